@@ -1,0 +1,53 @@
+"""The Faust app built from Settings, and the raw-bytes topics our agents read and write."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.settings import Settings
+from streams.topics import TopicNames
+
+
+def broker_urls(bootstrap_servers: str) -> list[str]:
+    return [f"kafka://{host.strip()}" for host in bootstrap_servers.split(",") if host.strip()]
+
+
+def create_app(settings: Settings) -> faust.App:
+    """A Faust app for one deployment (the topic prefix also prefixes the app id / group)."""
+    return faust.App(
+        settings.topic_prefix + settings.app_id,
+        broker=broker_urls(settings.kafka_bootstrap_servers),
+        # Tables live in memory and are rebuilt from their changelog topic on start.
+        store="memory://",
+        web_enabled=False,
+        autodiscover=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        # Every job step is user-visible latency: send at once rather than batch.
+        producer_linger=0.0,
+        producer_acks=-1,
+        broker_commit_interval=1.0,
+        stream_wait_empty=False,
+        # Our values are JSON envelopes we encode ourselves: never Faust's Record codec.
+        key_serializer="raw",
+        value_serializer="raw",
+    )
+
+
+def raw_topic(app: faust.App, name: str, *, partitions: int | None = None) -> faust.TopicT:
+    """A topic of undecoded bytes: decoding (and dead-lettering) is ours, not Faust's."""
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        allow_empty=True,
+    )
+
+
+def topic_names(settings: Settings) -> TopicNames:
+    return TopicNames(settings.topic_prefix)

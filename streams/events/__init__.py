@@ -1,0 +1,22 @@
+"""The event envelope, the catalog of (type, version) payloads, the codec and upcasters."""
+
+from __future__ import annotations
+
+from streams.events.catalog import CATALOG, EventCatalog, latest_version
+from streams.events.codec import decode, decode_json, encode, to_wire
+from streams.events.envelope import Envelope, new_event, utc_ms, format_time, parse_time
+
+__all__ = [
+    "CATALOG",
+    "Envelope",
+    "EventCatalog",
+    "decode",
+    "decode_json",
+    "encode",
+    "format_time",
+    "latest_version",
+    "new_event",
+    "parse_time",
+    "to_wire",
+    "utc_ms",
+]

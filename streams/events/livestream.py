@@ -1,0 +1,88 @@
+"""Payloads of the live-stream lifecycle and participation events (`livestream.events`)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from streams.events.base import Payload, UtcTime
+
+
+class Role(StrEnum):
+    HOST = "host"
+    GUEST = "guest"
+    AUDIENCE = "audience"
+
+
+# Higher wins when one user holds several roles in one stream (host wins over guest).
+ROLE_RANK: dict[Role, int] = {Role.AUDIENCE: 1, Role.GUEST: 2, Role.HOST: 3}
+
+StreamType = Literal["solo", "duoself", "duocrowd"]
+AccessType = Literal["free", "paid"]
+JoinChannel = Literal["rest", "live-stream", "stream-chat"]
+
+
+class UserProfile(Payload):
+    """A user as the seed's `creator` object shows one (`_id`, not `id`)."""
+
+    id: str = Field(alias="_id")
+    username: str | None = None
+    name: str | None = None
+    surname: str | None = None
+    profile_photo: str | None = None
+
+
+class StreamCreated(Payload):
+    live_stream_id: str
+    title: str
+    live_stream_type: StreamType
+    channel_name: str
+    access_type: AccessType = "free"
+    price: float = 0
+    interest: str | None = None
+    guests: list[str] = Field(default_factory=list)
+    creator: UserProfile
+    planned_start_date: UtcTime | None = None
+    planned_end_date: UtcTime | None = None
+    duration_goal: int | None = None
+    motivation: str | None = None
+    thumbnail_url: str | None = None
+    recording: bool = False
+    created_at: UtcTime
+
+
+class StreamUpdated(Payload):
+    """Changed descriptive fields only; lifecycle changes have their own events."""
+
+    live_stream_id: str
+    title: str | None = None
+    thumbnail_url: str | None = None
+    recording_url: str | None = None
+    motivation: str | None = None
+    updated_at: UtcTime
+
+
+class StreamStarted(Payload):
+    live_stream_id: str
+    started_at: UtcTime
+
+
+class StreamEnded(Payload):
+    live_stream_id: str
+    ended_at: UtcTime
+
+
+class StreamDeleted(Payload):
+    live_stream_id: str
+    deleted_at: UtcTime
+    deleted_by: str
+
+
+class ParticipantJoined(Payload):
+    live_stream_id: str
+    user_id: str
+    role: Role
+    channel: JoinChannel
+    joined_at: UtcTime

@@ -1,0 +1,79 @@
+"""Wires the worker: the Faust app, its agents (scrape + projections) and their dependencies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from projections import jobs as jobs_model
+from projections import titles as titles_model
+from projections.fold import DocumentFold
+from projections.store import MongoStore
+from streams.app import create_app, raw_topic, topic_names
+from streams.pipeline import EnvelopeProcessor, Handler, Headers, meta_from_faust
+from streams.settings import Settings
+from streams.topics import dlq_name
+
+log = logging.getLogger(__name__)
+
+
+class FaustSink:
+    """RecordSink over the Faust producer (so agents' writes share its connection and ordering)."""
+
+    def __init__(self, app: faust.App) -> None:
+        self.app = app
+
+    async def send_raw(
+        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
+    ) -> None:
+        await self.app.producer.send_and_wait(topic, key, value, None, None, list(headers))
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    app: faust.App
+    store: MongoStore
+    sink: FaustSink
+
+
+def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
+    app = worker.app
+    processor = EnvelopeProcessor(name=name, handler=handler, sink=worker.sink, dlq_topic=dlq_name)
+
+    async def agent(stream: Any) -> AsyncIterator[None]:
+        async for event in stream.events():
+            # EnvelopeProcessor handles every per-record error itself; only a dependency that
+            # stays down escapes, and then the worker must stop without acking the record.
+            try:
+                await processor.process(event.value, meta_from_faust(event.message))
+            except Exception as exc:
+                log.critical("agent %s stopping the worker: %s", name, exc)
+                await app.crash(exc)
+                raise
+            yield None
+
+    app.agent(raw_topic(app, topic), name=name)(agent)
+
+
+def build_worker(settings: Settings) -> Worker:
+    app = create_app(settings)
+    store = MongoStore(settings.mongodb_uri, settings.mongodb_database)
+    worker = Worker(settings=settings, app=app, store=store, sink=FaustSink(app))
+    names = topic_names(settings)
+
+    _register(worker, names.job_events, "project-jobs",
+              DocumentFold(lambda: store.jobs, jobs_model.doc_id, jobs_model.apply))
+    _register(worker, names.titles, "project-titles",
+              DocumentFold(lambda: store.titles, titles_model.doc_id, titles_model.apply))
+
+    @app.task
+    async def prepare() -> None:
+        await store.ensure_indexes()
+        log.info("worker ready app_id=%s topics_prefix=%r", app.conf.id, settings.topic_prefix)
+
+    return worker
