@@ -1,0 +1,307 @@
+"""Local Apache Kafka 3.9 broker (KRaft, combined broker+controller) from Maven Central jars."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from devstack.cache import Log, build_once, hash_files, require_tool, run_build_step, tail_lines
+from devstack.errors import HOW_TO_GET_SERVERS, DevstackError
+from devstack.procs import ManagedProcess, free_ports, start_process, tcp_open
+
+logger = logging.getLogger(__name__)
+
+POM = Path(__file__).with_name("kafka") / "pom.xml"
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+READY_LINE = b"Kafka Server started"
+START_TIMEOUT = 120.0
+_PORT_ATTEMPTS = 3
+
+# The flags of bin/kafka-run-class.sh (KAFKA_JVM_PERFORMANCE_OPTS); heap is set separately.
+JVM_FLAGS = (
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:MaxInlineLevel=15",
+    "-Djava.awt.headless=true",
+    "-Djava.net.preferIPv4Stack=true",
+)
+BROKER_HEAP = ("-Xms256m", "-Xmx512m")
+TOOL_HEAP = ("-Xmx256m",)
+
+LOG4J_PROPERTIES = """\
+log4j.rootLogger=INFO, stdout
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.state.change.logger=WARN
+log4j.logger.org.apache.zookeeper=WARN
+"""
+
+
+@lru_cache(maxsize=1)
+def kafka_version(pom: Path = POM) -> str:
+    """`kafka.version` from devstack/kafka/pom.xml (the single place the version is set)."""
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(pom).getroot().find("m:properties/m:kafka.version", ns)
+    if node is None or not (node.text or "").strip():
+        raise DevstackError(f"{pom} has no <kafka.version> property")
+    return (node.text or "").strip()
+
+
+def libs_dir(cache: Path) -> Path:
+    """Where the broker's runtime jars live: keyed by Kafka version and the pom's hash."""
+    return cache / f"kafka-{kafka_version()}-{hash_files([POM], 10)}" / "libs"
+
+
+def ensure_libs(cache: Path, *, log: Log = logger.info) -> Path:
+    """Resolve Kafka's runtime classpath into the cache once (mvn copy-dependencies)."""
+    libs = libs_dir(cache)
+    if libs.is_dir():
+        return libs
+    mvn = require_tool("mvn", "download the Kafka broker jars from Maven Central")
+    version = kafka_version()
+
+    def build(tmp: Path) -> None:
+        log(f"resolving Kafka {version} jars with Maven into {libs} (first run only, ~1-2 min) ...")
+        started = time.monotonic()
+        shutil.copy2(POM, tmp / "pom.xml")
+        run_build_step(
+            [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(tmp / "pom.xml"),
+                f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={tmp / 'libs'}",
+            ],
+            cwd=tmp,
+            log_path=tmp / "build.log",
+            what=f"Maven resolution of Kafka {version}",
+        )
+        if not (tmp / "libs" / f"kafka_2.13-{version}.jar").is_file():
+            raise DevstackError(
+                f"Maven finished but kafka_2.13-{version}.jar is missing in {tmp / 'libs'}"
+            )
+        log(f"Kafka jars ready in {time.monotonic() - started:.0f} s")
+
+    build_once(libs.parent, build, log=log)
+    return libs
+
+
+def java_executable() -> str:
+    """`$JAVA_HOME/bin/java` if set, else `java` from PATH."""
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and (Path(java_home) / "bin" / "java").is_file():
+        return str(Path(java_home) / "bin" / "java")
+    return require_tool("java", "run the Kafka broker (Java 17+)")
+
+
+def new_cluster_id() -> str:
+    """A 22-character base64url UUID, the form `kafka-storage.sh random-uuid` prints."""
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+
+
+def render_server_properties(port: int, controller_port: int, data_dir: Path) -> str:
+    """server.properties for a loopback single-node KRaft broker+controller."""
+    return f"""\
+# Single-node Apache Kafka 3.9, KRaft combined broker+controller, loopback only (devstack).
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+inter.broker.listener.name=PLAINTEXT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+log.dirs={data_dir}
+num.partitions=1
+default.replication.factor=1
+min.insync.replicas=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=true
+delete.topic.enable=true
+# small-machine tuning: fewer threads, smaller log-cleaner buffer (default 128 MiB of heap)
+num.network.threads=2
+num.io.threads=2
+background.threads=2
+num.recovery.threads.per.data.dir=1
+log.cleaner.dedupe.buffer.size=33554432
+"""
+
+
+@dataclass
+class LocalKafka:
+    bootstrap_servers: str
+    process: ManagedProcess
+    work_dir: Path
+
+
+class _PortClash(Exception):
+    pass
+
+
+def start_kafka(
+    libs: Path, work_dir: Path, *, timeout: float = START_TIMEOUT, log: Log = logger.info
+) -> LocalKafka:
+    """Format storage and start the broker in `work_dir`; return once it serves clients."""
+    java = java_executable()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    (work_dir / "log4j.properties").write_text(LOG4J_PROPERTIES)
+    log_opt = f"-Dlog4j.configuration=file:{work_dir / 'log4j.properties'}"
+    classpath = f"{libs}/*"  # expanded by java itself
+    for attempt in range(1, _PORT_ATTEMPTS + 1):
+        port, controller_port = free_ports(2)
+        props = work_dir / "server.properties"
+        props.write_text(render_server_properties(port, controller_port, work_dir / "data"))
+        _format_storage(java, log_opt, classpath, props, work_dir)
+        started = time.monotonic()
+        log_path = work_dir / "kafka.log"
+        if log_path.exists():
+            log_path.rename(work_dir / f"kafka.attempt{attempt - 1}.log")
+        proc = start_process(
+            "kafka",
+            [java, *BROKER_HEAP, *JVM_FLAGS, log_opt, "-cp", classpath, "kafka.Kafka", str(props)],
+            log_path=log_path,
+            cwd=work_dir,
+        )
+        try:
+            _wait_ready(proc, log_path, port, timeout)
+        except _PortClash:
+            proc.stop()
+            log(f"kafka: port {port}/{controller_port} was taken meanwhile, retrying ({attempt})")
+            continue
+        except BaseException:
+            proc.stop()
+            raise
+        bootstrap = f"127.0.0.1:{port}"
+        log(
+            f"kafka {kafka_version()} ready at {bootstrap} in {time.monotonic() - started:.1f} s "
+            f"(pid {proc.pid}, log {log_path})"
+        )
+        return LocalKafka(bootstrap, proc, work_dir)
+    raise DevstackError(f"kafka: no free port pair after {_PORT_ATTEMPTS} attempts; see {work_dir}")
+
+
+def _format_storage(java: str, log_opt: str, classpath: str, props: Path, work_dir: Path) -> None:
+    argv = [
+        java,
+        *TOOL_HEAP,
+        *JVM_FLAGS,
+        log_opt,
+        "-cp",
+        classpath,
+        "kafka.tools.StorageTool",
+        "format",
+        "--ignore-formatted",
+        "-t",
+        new_cluster_id(),
+        "-c",
+        str(props),
+    ]
+    format_log = work_dir / "format.log"
+    with open(format_log, "wb") as out:
+        try:
+            result = subprocess.run(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=work_dir,
+                timeout=120,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise DevstackError(
+                f"kafka storage format timed out:\n{tail_lines(format_log)}"
+            ) from exc
+    if result.returncode != 0:
+        raise DevstackError(
+            f"kafka storage format failed (exit {result.returncode}):\n{tail_lines(format_log)}\n\n"
+            f"{HOW_TO_GET_SERVERS}"
+        )
+
+
+def _wait_ready(proc: ManagedProcess, log_path: Path, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        data = _read(log_path)
+        if proc.poll() is not None:
+            if b"Address already in use" in data or b"BindException" in data:
+                raise _PortClash()
+            raise DevstackError(
+                f"kafka exited during startup (exit {proc.poll()}); last lines of {log_path}:\n"
+                f"{tail_lines(log_path)}"
+            )
+        if READY_LINE in data and tcp_open("127.0.0.1", port):
+            break
+        if time.monotonic() > deadline:
+            raise DevstackError(
+                f"kafka not ready after {timeout:.0f} s; last lines of {log_path}:\n"
+                f"{tail_lines(log_path)}"
+            )
+        time.sleep(0.2)
+    verify_with_aiokafka(f"127.0.0.1:{port}", timeout=max(5.0, deadline - time.monotonic()))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
+
+
+def verify_with_aiokafka(bootstrap: str, timeout: float = 30.0) -> None:
+    """Bootstrap an aiokafka admin client and describe the cluster (in a private event loop)."""
+    errors: list[BaseException] = []
+
+    async def probe() -> None:
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000)
+        )
+        await admin.start()
+        try:
+            cluster = await admin.describe_cluster()
+            if not cluster.get("brokers"):
+                raise DevstackError(f"kafka at {bootstrap} reports no brokers: {cluster}")
+        finally:
+            await admin.close()
+
+    def runner() -> None:  # own thread: works even if the caller already runs an event loop
+        try:
+            asyncio.run(asyncio.wait_for(probe(), timeout))
+        except BaseException as exc:  # handed to the calling thread below
+            errors.append(exc)
+
+    thread = threading.Thread(target=runner, name="devstack-aiokafka-probe", daemon=True)
+    thread.start()
+    thread.join(timeout + 5.0)
+    if thread.is_alive():
+        raise DevstackError(f"aiokafka probe of {bootstrap} hung for {timeout:.0f} s")
+    if errors:
+        raise DevstackError(
+            f"kafka at {bootstrap} started but aiokafka cannot use it: {errors[0]!r}"
+        )

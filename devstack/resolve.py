@@ -1,0 +1,227 @@
+"""Where each server comes from (env -> Docker -> local processes) and `provide_services`."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack import docker, ferretdb, kafka, procs
+from devstack.cache import cache_root
+from devstack.errors import HOW_TO_GET_SERVERS, DevstackError
+
+logger = logging.getLogger(__name__)
+
+KAFKA_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+MONGODB_ENV = "MONGODB_URI"
+BACKEND_ENV = "DEVSTACK_BACKEND"  # auto (default) | docker | local: skip or force Docker
+KEEP_ENV = "DEVSTACK_KEEP"  # 1: keep the temporary work dir (logs, data) after stop
+SERVICES = ("kafka", "mongodb")
+ENV_VARS = {"kafka": KAFKA_ENV, "mongodb": MONGODB_ENV}
+BACKENDS = ("auto", "docker", "local")
+
+
+@dataclass(frozen=True)
+class Services:
+    kafka_bootstrap_servers: str  # "127.0.0.1:PORT"
+    mongodb_uri: str  # "mongodb://127.0.0.1:PORT/"
+    origin: dict[str, str] = field(hash=False)  # {"kafka": "env"|"docker"|"local", "mongodb": ...}
+
+    def env(self) -> dict[str, str]:
+        """The two environment variables the worker and the gateway read."""
+        return {KAFKA_ENV: self.kafka_bootstrap_servers, MONGODB_ENV: self.mongodb_uri}
+
+
+def backend_choice(env: Mapping[str, str]) -> str:
+    choice = env.get(BACKEND_ENV, "").strip().lower() or "auto"
+    if choice not in BACKENDS:
+        raise DevstackError(f"{BACKEND_ENV}={choice!r}: expected one of {', '.join(BACKENDS)}")
+    return choice
+
+
+def resolve_origins(env: Mapping[str, str], docker_ok: Callable[[], bool]) -> dict[str, str]:
+    """Origin of each server: "env" if its variable is set, else "docker" if an engine answers
+    (`docker_ok` is only called when needed), else "local"."""
+    origins = {name: "env" for name in SERVICES if env.get(ENV_VARS[name], "").strip()}
+    missing = [name for name in SERVICES if name not in origins]
+    if missing:
+        choice = backend_choice(env)
+        backend = ("docker" if docker_ok() else "local") if choice == "auto" else choice
+        origins.update(dict.fromkeys(missing, backend))
+    return {name: origins[name] for name in SERVICES}
+
+
+OWNER_FILE = ".devstack-owner"  # pid of the process using a temporary work dir
+
+
+def _new_work_dir() -> Path:
+    """A fresh temporary work dir, after removing those left by processes that were SIGKILLed."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob("devstack-*"):
+        try:
+            owner = int((stale / OWNER_FILE).read_text())
+        except (OSError, ValueError):  # no owner file: kept on purpose, or not ours
+            continue
+        if not procs.pid_exists(owner):
+            shutil.rmtree(stale, ignore_errors=True)
+    work = Path(tempfile.mkdtemp(prefix="devstack-"))
+    (work / OWNER_FILE).write_text(str(os.getpid()))
+    return work
+
+
+def _keep_requested(env: Mapping[str, str]) -> bool:
+    return env.get(KEEP_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def ensure_local_builds(
+    names: tuple[str, ...] | list[str] = SERVICES, *, log: Callable[[str], None] = logger.info
+) -> dict[str, Path]:
+    """Kafka jars dir and/or FerretDB binary in the cache; cold builds run in parallel."""
+    cache = cache_root()
+    jobs: dict[str, Callable[[], Path]] = {}
+    if "kafka" in names:
+        jobs["kafka"] = lambda: kafka.ensure_libs(cache, log=log)
+    if "mongodb" in names:
+        jobs["mongodb"] = lambda: ferretdb.ensure_binary(cache, log=log)
+    if len(jobs) == 1:
+        return {name: job() for name, job in jobs.items()}
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="devstack-build") as pool:
+        futures = {name: pool.submit(job) for name, job in jobs.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _start_local(
+    built: dict[str, Path], work: Path, stack: contextlib.ExitStack, log: Callable[[str], None]
+) -> dict[str, str]:
+    """Start FerretDB and/or Kafka (whichever `built` has) with their data under `work`."""
+    values: dict[str, str] = {}
+    if "mongodb" in built:
+        mongo = ferretdb.start_ferretdb(built["mongodb"], work / "ferretdb", log=log)
+        stack.callback(mongo.process.stop)
+        values["mongodb"] = mongo.uri
+    if "kafka" in built:
+        broker = kafka.start_kafka(built["kafka"], work / "kafka", log=log)
+        stack.callback(broker.process.stop)  # runs before the work dir is removed
+        values["kafka"] = broker.bootstrap_servers
+    return values
+
+
+def _start_container(name: str, stack: contextlib.ExitStack, log: Callable[[str], None]) -> str:
+    factory = docker.kafka_container if name == "kafka" else docker.mongodb_container
+    return stack.enter_context(factory(log=log))
+
+
+@contextlib.contextmanager
+def provide_services(
+    *,
+    work_dir: Path | None = None,
+    log: Callable[[str], None] = logger.info,
+    keep_logs: bool | None = None,
+) -> Iterator[Services]:
+    """Resolve env -> docker -> local processes; stop whatever it started on exit.
+
+    Local servers keep logs and data in `work_dir` (default: a fresh temporary directory that is
+    deleted on exit unless `keep_logs` / DEVSTACK_KEEP=1, or something failed).
+    """
+    env = os.environ
+    origins = resolve_origins(env, docker.docker_available)
+    values = {name: env[ENV_VARS[name]].strip() for name in SERVICES if origins[name] == "env"}
+    keep = _keep_requested(env) if keep_logs is None else keep_logs
+    stack = contextlib.ExitStack()
+    work: Path | None = None
+
+    def finish(failed: bool) -> None:
+        stack.close()  # stop processes and containers before their work dir goes away
+        if work is not None and work_dir is None:
+            if keep or failed:
+                (work / OWNER_FILE).unlink(missing_ok=True)  # never swept by a later run
+                log(f"devstack work dir kept: {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+
+    with procs.exit_on_termination():
+        try:
+            for name in [n for n in SERVICES if origins[n] == "docker"]:
+                try:
+                    values[name] = _start_container(name, stack, log)
+                except Exception as exc:  # image pull, engine gone, ...: any failure
+                    if backend_choice(env) == "docker":
+                        raise DevstackError(
+                            f"{name}: Docker container failed: {exc!r}\n\n{HOW_TO_GET_SERVERS}"
+                        ) from exc
+                    log(f"{name}: Docker container failed ({exc!r}); using a local process instead")
+                    origins[name] = "local"
+            local = [name for name in SERVICES if origins[name] == "local"]
+            if local:
+                built = ensure_local_builds(local, log=log)  # before any work dir exists
+                work = Path(work_dir) if work_dir is not None else _new_work_dir()
+                work.mkdir(parents=True, exist_ok=True)
+                values.update(_start_local(built, work, stack, log))
+            services = Services(values["kafka"], values["mongodb"], dict(origins))
+        except BaseException as exc:
+            finish(failed=isinstance(exc, Exception))
+            if isinstance(exc, DevstackError) and work is not None:
+                raise DevstackError(
+                    f"{exc}\n(devstack work dir kept for inspection: {work})"
+                ) from exc
+            raise
+        log(
+            f"services: kafka={services.kafka_bootstrap_servers} ({origins['kafka']}), "
+            f"mongodb={services.mongodb_uri} ({origins['mongodb']})"
+        )
+        failed = False
+        try:
+            yield services
+        except Exception:
+            failed = True
+            raise
+        finally:
+            finish(failed)
+
+
+def describe_plan(env: Mapping[str, str] | None = None) -> list[str]:
+    """Human-readable lines: where each server would come from and what that needs."""
+    env = os.environ if env is None else env
+    docker_ok: list[bool] = []
+
+    def probe() -> bool:
+        docker_ok.append(docker.docker_available())
+        return docker_ok[-1]
+
+    origins = resolve_origins(env, probe)
+    cache = cache_root(env)
+    lines = [f"backend choice: {backend_choice(env)} ({BACKEND_ENV})"]
+    if docker_ok:
+        lines.append(f"docker engine: {'answers' if docker_ok[0] else 'not reachable'}")
+    for name in SERVICES:
+        origin = origins[name]
+        if origin == "env":
+            detail = f"{ENV_VARS[name]}={env[ENV_VARS[name]].strip()}"
+        elif origin == "docker":
+            image = docker.KAFKA_IMAGE if name == "kafka" else docker.MONGODB_IMAGE
+            detail = f"testcontainers, image {image}"
+        elif name == "kafka":
+            libs = kafka.libs_dir(cache)
+            state = (
+                "cached"
+                if libs.is_dir()
+                else f"to build with mvn ({shutil.which('mvn') or 'MISSING'})"
+            )
+            java = shutil.which("java") or "MISSING"
+            detail = f"Kafka {kafka.kafka_version()} jars {state} at {libs}; java: {java}"
+        else:
+            binary = ferretdb.binary_path(cache)
+            state = (
+                "cached"
+                if binary.is_file()
+                else f"to build with go ({shutil.which('go') or 'MISSING'})"
+            )
+            detail = f"FerretDB {ferretdb.ferretdb_version()} binary {state} at {binary}"
+        lines.append(f"{name}: {origin} - {detail}")
+    return lines

@@ -1,0 +1,277 @@
+"""Integration tests for devstack: real local Kafka + FerretDB, pymongo compat, CLI hygiene."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from pymongo import ASCENDING, DESCENDING, InsertOne, MongoClient, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+import devstack
+from devstack import procs
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+MARKER_ENV = "DEVSTACK_TEST_MARKER"
+
+
+@pytest.fixture
+def local_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """No server env vars, no Docker: devstack must start local processes. Yields a marker
+    that every process started from here inherits through its environment."""
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.setenv("DEVSTACK_BACKEND", "local")
+    marker = uuid.uuid4().hex
+    monkeypatch.setenv(MARKER_ENV, marker)
+    yield marker
+
+
+def processes_with_marker(marker: str) -> list[int]:
+    """PIDs of live (non-zombie) processes whose environment carries `marker`."""
+    needle = f"{MARKER_ENV}={marker}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0") and procs.pid_exists(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+async def kafka_roundtrip(bootstrap: str) -> None:
+    topic = f"devstack-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"hello", key=b"k1")
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=f"g-{topic}", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        record = await consumer.getone()
+        assert (record.key, record.value) == (b"k1", b"hello")
+        await consumer.commit()
+    finally:
+        await consumer.stop()
+
+
+async def test_local_servers_serve_clients_and_leave_nothing_behind(local_only: str) -> None:
+    before = procs.running()
+    started = time.monotonic()
+    with devstack.provide_services() as services:
+        startup = time.monotonic() - started
+        assert services.origin == {"kafka": "local", "mongodb": "local"}
+        assert services.kafka_bootstrap_servers.startswith("127.0.0.1:")
+        assert services.mongodb_uri.startswith(
+            "mongodb://127.0.0.1:"
+        ) and services.mongodb_uri.endswith("/")
+        running = [p for p in procs.running() if p not in before]  # session servers may exist
+        assert sorted(p.name for p in running) == ["ferretdb", "kafka"]
+        pids = [p.pid for p in running]
+        assert all(procs.pid_exists(pid) for pid in pids)
+
+        await kafka_roundtrip(services.kafka_bootstrap_servers)
+
+        client: MongoClient[dict[str, object]] = MongoClient(
+            services.mongodb_uri, serverSelectionTimeoutMS=5000
+        )
+        try:
+            assert client.admin.command("ping")["ok"] == 1.0
+            client.devstack_test.items.insert_one({"_id": "a", "n": 1})
+            assert client.devstack_test.items.find_one({"_id": "a"}) == {"_id": "a", "n": 1}
+        finally:
+            client.close()
+        work_dirs = {Path(p.log_path).parent.parent for p in running if p.log_path}
+    print(f"warm start of both servers: {startup:.1f} s")
+    assert not any(procs.pid_exists(pid) for pid in pids)
+    assert processes_with_marker(local_only) == []
+    assert [p for p in procs.running() if p not in before] == []
+    assert all(not d.exists() for d in work_dirs), "temporary work dir must be removed"
+
+
+@pytest.fixture
+def mongo_only(
+    local_only: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[MongoClient[dict[str, object]]]:
+    """Only FerretDB (Kafka 'comes from env' and is never contacted)."""
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    with devstack.provide_services() as services:
+        assert services.origin == {"kafka": "env", "mongodb": "local"}
+        client: MongoClient[dict[str, object]] = MongoClient(
+            services.mongodb_uri, serverSelectionTimeoutMS=5000
+        )
+        try:
+            yield client
+        finally:
+            client.close()
+    assert processes_with_marker(local_only) == []
+
+
+def test_ferretdb_supports_the_pymongo_operations_we_use(
+    mongo_only: MongoClient[dict[str, object]],
+) -> None:
+    col = mongo_only.compat.jobs
+    col.insert_many([{"_id": f"j{i}", "n": i, "g": i % 3, "email": f"u{i}@x"} for i in range(10)])
+    assert col.find_one({"_id": "j3"}) == {"_id": "j3", "n": 3, "g": 0, "email": "u3@x"}
+    assert col.count_documents({"n": {"$gte": 5}}) == 5
+
+    # upsert + $setOnInsert + $max (first insert, then update keeps created / raises hi only upward)
+    upd = {"$setOnInsert": {"created": 1}, "$max": {"hi": 5}, "$set": {"seen": True}}
+    assert col.update_one({"_id": "u"}, upd, upsert=True).upserted_id == "u"
+    col.update_one({"_id": "u"}, {"$setOnInsert": {"created": 2}, "$max": {"hi": 3}}, upsert=True)
+    col.update_one({"_id": "u"}, {"$max": {"hi": 9}}, upsert=True)
+    assert col.find_one({"_id": "u"}) == {"_id": "u", "created": 1, "hi": 9, "seen": True}
+
+    doc = col.find_one_and_update(
+        {"_id": "f"},
+        {"$setOnInsert": {"a": 1}, "$inc": {"c": 1}},
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert doc == {"_id": "f", "a": 1, "c": 1}
+
+    result = col.bulk_write(
+        [
+            InsertOne({"_id": "b1", "n": 100}),
+            UpdateOne({"_id": "b2"}, {"$set": {"n": 101}}, upsert=True),
+            UpdateOne({"_id": "j0"}, {"$inc": {"n": 1000}}),
+        ],
+        ordered=False,
+    )
+    assert (result.inserted_count, result.upserted_count, result.modified_count) == (1, 1, 1)
+
+    assert col.create_index("email", unique=True) == "email_1"
+    assert col.create_index([("g", ASCENDING), ("n", DESCENDING)], name="g_n") == "g_n"
+    info = col.index_information()
+    assert info["email_1"].get("unique") is True
+    assert info["g_n"]["key"] == [("g", 1), ("n", -1)]
+    with pytest.raises(DuplicateKeyError):
+        col.insert_one({"_id": "dup", "email": "u1@x"})
+    with pytest.raises(BulkWriteError) as excinfo:
+        col.bulk_write(
+            [
+                InsertOne({"_id": "ok", "email": "new@x"}),
+                InsertOne({"_id": "dup2", "email": "u2@x"}),
+            ]
+        )
+    assert excinfo.value.details["writeErrors"][0]["code"] == 11000
+
+    page = [
+        d["_id"]
+        for d in col.find({"g": {"$exists": True}}).sort([("g", 1), ("n", -1)]).skip(2).limit(3)
+    ]
+    assert page == ["j6", "j3", "j7"]  # g=0 by n desc: j0 (n=1000), j9, j6, j3; then g=1: j7, ...
+
+
+def _devstack_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "devstack", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a SIGTERM aimed at it must not reach pytest
+    )
+
+
+class _Output:
+    """Collects a subprocess's output lines in a thread."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self._proc = proc
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, needle: str, timeout: float) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(needle in line for line in list(self.lines)):
+                return list(self.lines)
+            if self._proc.poll() is not None and not self._thread.is_alive():
+                break
+            time.sleep(0.1)
+        raise AssertionError(
+            f"{needle!r} not seen (exit {self._proc.poll()}):\n" + "\n".join(self.lines)
+        )
+
+
+def test_cli_run_stops_children_and_servers_on_sigterm(local_only: str) -> None:
+    (port,) = procs.free_ports(1)
+    # a child with a grandchild (the backgrounded sleep), and a web server for --ready-url
+    shell_child = "sh -c 'echo kafka=$KAFKA_BOOTSTRAP_SERVERS mongo=$MONGODB_URI; sleep 300 & wait'"
+    cli = _devstack_cli(
+        "run",
+        "--proc",
+        f"web=python -m http.server {port} --bind 127.0.0.1",
+        "--proc",
+        f"sh={shell_child}",
+        "--ready-url",
+        f"http://127.0.0.1:{port}/",
+        env=dict(os.environ),
+    )
+    try:
+        lines = _Output(cli).wait_for("ready: ", timeout=240)
+        env_line = next(line for line in lines if line.startswith("sh ") and "| kafka=" in line)
+        assert "kafka=127.0.0.1:" in env_line and "mongo=mongodb://127.0.0.1:" in env_line
+        # servers (java, ferretdb), both children and the grandchild carry the marker
+        assert len(processes_with_marker(local_only)) >= 6
+        cli.send_signal(signal.SIGTERM)
+        assert cli.wait(timeout=60) == 0
+    finally:
+        if cli.poll() is None:  # assertion failed above: still clean up properly
+            cli.send_signal(signal.SIGTERM)
+            try:
+                cli.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                cli.kill()
+                cli.wait()
+        if cli.stdout is not None:
+            cli.stdout.close()
+    assert processes_with_marker(local_only) == []
+
+
+def test_cli_run_exits_nonzero_when_a_child_exits(local_only: str) -> None:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",
+        "MONGODB_URI": "mongodb://127.0.0.1:9/",
+    }
+    cli = _devstack_cli(
+        "run",
+        "--proc",
+        "quitter=python -c 'import sys; print(\"bye\"); sys.exit(3)'",
+        "--proc",
+        "sleeper=sleep 300",
+        env=env,
+    )
+    output, _ = cli.communicate(timeout=60)
+    assert cli.returncode == 3, output
+    assert "quitter  | bye" in output
+    assert "quitter exited with code 3" in output
+    assert processes_with_marker(local_only) == []

@@ -1,0 +1,391 @@
+"""Unit tests for devstack: rendering, ports, resolution, cache keys, build-once, process groups."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import devstack
+from devstack import cache, docker, ferretdb, kafka, procs, resolve
+from devstack.supervise import parse_proc_spec
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _props(text: str) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    return {key: value for key, value in pairs}
+
+
+def test_public_api_is_reexported() -> None:
+    assert set(devstack.__all__) == {"DevstackError", "Services", "provide_services"}
+    assert issubclass(devstack.DevstackError, RuntimeError)
+    services = devstack.Services(
+        "127.0.0.1:1", "mongodb://127.0.0.1:2/", {"kafka": "env", "mongodb": "env"}
+    )
+    assert services.env() == {
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+        "MONGODB_URI": "mongodb://127.0.0.1:2/",
+    }
+    with pytest.raises(AttributeError):
+        services.mongodb_uri = "x"  # type: ignore[misc]  # frozen
+
+
+def test_server_properties_render_ports_and_required_settings(tmp_path: Path) -> None:
+    props = _props(kafka.render_server_properties(19092, 19093, tmp_path / "data"))
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["advertised.listeners"] == "PLAINTEXT://127.0.0.1:19092"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["log.dirs"] == str(tmp_path / "data")
+    assert props["process.roles"] == "broker,controller"
+    for key, value in {
+        "group.initial.rebalance.delay.ms": "0",
+        "auto.create.topics.enable": "true",
+        "offsets.topic.num.partitions": "1",
+        "offsets.topic.replication.factor": "1",
+        "transaction.state.log.replication.factor": "1",
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+    }.items():
+        assert props[key] == value, key
+
+
+def test_cluster_id_has_kafka_format() -> None:
+    cluster_id = kafka.new_cluster_id()
+    assert len(cluster_id) == 22 and "=" not in cluster_id
+    assert cluster_id != kafka.new_cluster_id()
+
+
+def test_versions_come_from_the_committed_build_files() -> None:
+    assert kafka.kafka_version().startswith("3.9.")
+    assert ferretdb.ferretdb_version() == "v1.24.2"
+    for name in ferretdb.SOURCE_FILES:
+        assert (ferretdb.SOURCE_DIR / name).is_file(), name
+    assert (
+        "github.com/FerretDB/FerretDB v1.24.2 h1:" in (ferretdb.SOURCE_DIR / "go.sum").read_text()
+    )
+
+
+def test_free_ports_are_distinct_and_bindable() -> None:
+    ports = procs.free_ports(3)
+    assert len(set(ports)) == 3
+    for port in ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+def test_cache_root_resolution(tmp_path: Path) -> None:
+    assert cache.cache_root({"STREAMPROC_CACHE": str(tmp_path / "c")}) == tmp_path / "c"
+    assert cache.cache_root({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "streamproc"
+    assert cache.cache_root({}) == Path.home() / ".cache" / "streamproc"
+
+
+def test_cache_keys_follow_versions_and_sources(tmp_path: Path) -> None:
+    assert kafka.libs_dir(tmp_path).parent.name.startswith(f"kafka-{kafka.kafka_version()}-")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ferretdb.SOURCE_FILES:
+        (src / name).write_bytes((ferretdb.SOURCE_DIR / name).read_bytes())
+    assert ferretdb.source_hash(src) == ferretdb.source_hash()
+    key = ferretdb.binary_path(tmp_path).parent.name
+    assert key == f"ferretdb-v1.24.2-{ferretdb.source_hash()}"
+    (src / "main.go").write_text((src / "main.go").read_text() + "\n// changed\n")
+    assert ferretdb.source_hash(src) != ferretdb.source_hash()
+
+
+def test_build_once_builds_once_under_concurrency(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def build(tmp: Path) -> None:
+        calls.append(1)
+        time.sleep(0.2)
+        (tmp / "artifact").write_text("ok")
+
+    final = tmp_path / "thing-1"
+    threads = [threading.Thread(target=cache.build_once, args=(final, build)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert calls == [1]
+    assert (final / "artifact").read_text() == "ok"
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_build_once_leaves_nothing_after_a_failed_build(tmp_path: Path) -> None:
+    def broken(tmp: Path) -> None:
+        (tmp / "half").write_text("x")
+        raise devstack.DevstackError("boom")
+
+    final = tmp_path / "thing-2"
+    with pytest.raises(devstack.DevstackError, match="boom"):
+        cache.build_once(final, broken)
+    assert not final.exists()
+    assert [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name] == []
+
+
+def test_missing_tools_raise_with_instructions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH
+    with pytest.raises(devstack.DevstackError) as excinfo:
+        kafka.ensure_libs(tmp_path / "cache")
+    message = str(excinfo.value)
+    assert "mvn" in message
+    for hint in ("KAFKA_BOOTSTRAP_SERVERS", "MONGODB_URI", "Docker", "Java 17+", "Maven", "Go"):
+        assert hint in message
+    with pytest.raises(devstack.DevstackError, match="`go` not found"):
+        ferretdb.ensure_binary(tmp_path / "cache")
+
+
+def _no_docker() -> bool:
+    raise AssertionError("docker must not be probed when both env vars are set")
+
+
+def test_resolution_env_wins_and_skips_docker_probe() -> None:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": "k:9092", "MONGODB_URI": "mongodb://m:27017/"}
+    assert resolve.resolve_origins(env, _no_docker) == {"kafka": "env", "mongodb": "env"}
+
+
+def test_resolution_order_per_service() -> None:
+    only_kafka = {"KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
+    assert resolve.resolve_origins(only_kafka, lambda: True) == {
+        "kafka": "env",
+        "mongodb": "docker",
+    }
+    assert resolve.resolve_origins(only_kafka, lambda: False) == {
+        "kafka": "env",
+        "mongodb": "local",
+    }
+    assert resolve.resolve_origins({"MONGODB_URI": " "}, lambda: False) == {
+        "kafka": "local",
+        "mongodb": "local",
+    }
+    forced = {"DEVSTACK_BACKEND": "local"}
+    assert resolve.resolve_origins(forced, _no_docker) == {"kafka": "local", "mongodb": "local"}
+    with pytest.raises(devstack.DevstackError, match="DEVSTACK_BACKEND"):
+        resolve.resolve_origins({"DEVSTACK_BACKEND": "podman"}, lambda: False)
+
+
+def test_provide_services_with_env_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
+    monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:27017/")
+    monkeypatch.setattr(docker, "docker_available", _no_docker)
+    before = procs.running()
+    with devstack.provide_services() as services:
+        assert services == devstack.Services(
+            "127.0.0.1:19092", "mongodb://127.0.0.1:27017/", {"kafka": "env", "mongodb": "env"}
+        )
+        assert procs.running() == before
+
+
+def test_describe_plan_names_every_service(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(docker, "docker_available", lambda timeout=5.0: False)
+    lines = resolve.describe_plan({"KAFKA_BOOTSTRAP_SERVERS": "k:1"})
+    assert "kafka: env - KAFKA_BOOTSTRAP_SERVERS=k:1" in lines
+    assert any(line.startswith("mongodb: local - FerretDB v1.24.2") for line in lines)
+
+
+def test_parse_proc_spec() -> None:
+    spec = parse_proc_spec('worker=python -m streams worker --name "a b"')
+    assert spec.name == "worker"
+    assert spec.argv == [sys.executable, "-m", "streams", "worker", "--name", "a b"]
+    assert parse_proc_spec("web=node server.js").argv == ["node", "server.js"]
+    for bad in ("noequals", "=cmd", "name=", "bad name=cmd"):
+        with pytest.raises(ValueError):
+            parse_proc_spec(bad)
+
+
+def test_stop_kills_the_whole_process_group() -> None:
+    # the two backgrounded sleeps are grandchildren in the same process group
+    proc = procs.start_process("sleepers", ["sh", "-c", "sleep 300 & sleep 300 & wait"])
+    time.sleep(0.3)
+    members = [pid for pid in _pids_in_group(proc.pid)]
+    assert proc.pid in members and len(members) >= 3
+    assert proc in procs.running()
+    proc.stop(timeout=5)
+    assert not procs.group_alive(proc.pid)
+    assert not any(procs.pid_exists(pid) for pid in members)
+    assert proc not in procs.running()
+
+
+def test_stop_escalates_to_sigkill() -> None:
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('x', flush=True); time.sleep(60)"
+    )
+    proc = procs.start_process("stubborn", [sys.executable, "-c", code], pipe_output=True)
+    assert proc.popen.stdout is not None and proc.popen.stdout.readline() == b"x\n"
+    started = time.monotonic()
+    assert proc.stop(timeout=0.5) == -signal.SIGKILL
+    assert time.monotonic() - started < 5
+    proc.popen.stdout.close()
+
+
+def test_compose_file_shape() -> None:
+    text = (REPO / "docker-compose.kafka.yml").read_text()
+    for needle in (
+        "apache/kafka:3.9.0",
+        "mongo:7",
+        "9092:9092",
+        "27017:27017",
+        "KAFKA_PROCESS_ROLES",
+        "KAFKA_ADVERTISED_LISTENERS",
+        "PLAINTEXT_HOST://localhost:9092",
+    ):
+        assert needle in text, needle
+
+
+def _pids_in_group(pgid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    found.append(int(entry.name))
+            except ProcessLookupError:
+                pass
+    return found
+
+
+def _fake_builds(names: list[str], *, log: object = None) -> dict[str, Path]:
+    return {name: Path("/nonexistent") / name for name in names}
+
+
+@contextlib.contextmanager
+def _fake_container(uri: str, log: object = None) -> Iterator[str]:
+    yield uri
+
+
+def test_docker_path_uses_testcontainers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.delenv("DEVSTACK_BACKEND", raising=False)
+    monkeypatch.setattr(docker, "docker_available", lambda timeout=5.0: True)
+    monkeypatch.setattr(docker, "kafka_container", lambda log: _fake_container("localhost:1"))
+    monkeypatch.setattr(docker, "mongodb_container", lambda log: _fake_container("mongodb://h:2/"))
+    with devstack.provide_services() as services:
+        assert services == devstack.Services(
+            "localhost:1", "mongodb://h:2/", {"kafka": "docker", "mongodb": "docker"}
+        )
+
+
+def test_docker_failure_falls_back_to_local(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("MONGODB_URI", "mongodb://m:1/")
+    monkeypatch.delenv("DEVSTACK_BACKEND", raising=False)
+    monkeypatch.setattr(docker, "docker_available", lambda timeout=5.0: True)
+
+    def broken(log: object) -> Iterator[str]:
+        raise RuntimeError("pull access denied")
+
+    started: list[list[str]] = []
+
+    def fake_local(
+        built: dict[str, Path], work: Path, stack: object, log: object
+    ) -> dict[str, str]:
+        started.append(sorted(built))
+        return {"kafka": "127.0.0.1:3"}
+
+    monkeypatch.setattr(docker, "kafka_container", broken)
+    monkeypatch.setattr(resolve, "ensure_local_builds", _fake_builds)
+    monkeypatch.setattr(resolve, "_start_local", fake_local)
+    with devstack.provide_services() as services:
+        assert services.origin == {"kafka": "local", "mongodb": "env"}
+    assert started == [["kafka"]]
+    monkeypatch.setenv("DEVSTACK_BACKEND", "docker")  # forced: no fallback, a clear error
+    with pytest.raises(devstack.DevstackError, match="pull access denied"):
+        with devstack.provide_services():
+            pass
+
+
+def test_testcontainers_modules_import_without_deprecation() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        assert docker._kafka_container_class().__name__ == "KafkaContainer"
+        assert docker._mongodb_container_class().__name__ == "MongoDbContainer"
+
+
+def test_docker_probe_is_false_without_an_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker CLI: the SDK ping is used
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    started = time.monotonic()
+    assert docker.docker_available(timeout=2.0) is False
+    assert time.monotonic() - started < 5
+
+
+def test_failed_start_keeps_work_dir_and_says_where(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv("DEVSTACK_BACKEND", "local")
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("MONGODB_URI", raising=False)
+
+    def failing(built: dict[str, Path], work: Path, stack: object, log: object) -> dict[str, str]:
+        (work / "kafka.log").write_text("boom\n")
+        raise devstack.DevstackError("kafka exited during startup")
+
+    monkeypatch.setattr(resolve, "ensure_local_builds", _fake_builds)
+    monkeypatch.setattr(resolve, "_start_local", failing)
+    with pytest.raises(devstack.DevstackError, match="work dir kept for inspection") as excinfo:
+        with devstack.provide_services():
+            pass
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("devstack-")]
+    assert len(kept) == 1 and str(kept[0]) in str(excinfo.value)
+    assert (kept[0] / "kafka.log").read_text() == "boom\n"
+    assert not (kept[0] / resolve.OWNER_FILE).exists()  # kept dirs are never swept
+
+
+def test_work_dirs_of_killed_runs_are_swept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    orphan, kept, alive = (tmp_path / f"devstack-{n}" for n in ("orphan", "kept", "alive"))
+    for d in (orphan, kept, alive):
+        d.mkdir()
+    (orphan / resolve.OWNER_FILE).write_text(str(dead.pid))
+    (alive / resolve.OWNER_FILE).write_text(str(os.getpid()))
+    fresh = resolve._new_work_dir()
+    assert fresh.is_dir() and (fresh / resolve.OWNER_FILE).read_text() == str(os.getpid())
+    assert not orphan.exists() and kept.is_dir() and alive.is_dir()
+
+
+def test_missing_build_tools_fail_before_any_work_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("STREAMPROC_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java, mvn, go
+    monkeypatch.setenv("DEVSTACK_BACKEND", "local")
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.setenv("MONGODB_URI", "mongodb://m:1/")
+    with pytest.raises(devstack.DevstackError) as excinfo:
+        with devstack.provide_services():
+            pass
+    assert "`mvn` not found" in str(excinfo.value) and "KAFKA_BOOTSTRAP_SERVERS" in str(
+        excinfo.value
+    )
+    assert list((tmp_path / "tmp").iterdir()) == []
