@@ -1,0 +1,1 @@
+"""Netflix titles: user URLs (urls), page fetching (fetch), page parsing (parse, reactcontext)."""
