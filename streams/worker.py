@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import faust
@@ -12,8 +13,13 @@ import faust
 from projections import jobs as jobs_model
 from projections import titles as titles_model
 from projections.fold import DocumentFold
+from projections.queries import find_fresh_title
 from projections.store import MongoStore
 from streams.app import create_app, raw_topic, topic_names
+from streams.events import Envelope, encode
+from streams.events.netflix import TitleData
+from streams.netflix.fetch import NetflixFetcher
+from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
 from streams.pipeline import EnvelopeProcessor, Handler, Headers, meta_from_faust
 from streams.settings import Settings
 from streams.topics import dlq_name
@@ -26,6 +32,9 @@ class FaustSink:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
+
+    async def append(self, topic: str, event: Envelope) -> None:
+        await self.send_raw(topic, key=event.key.encode("utf-8"), value=encode(event), headers=())
 
     async def send_raw(
         self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
@@ -70,6 +79,33 @@ def build_worker(settings: Settings) -> Worker:
               DocumentFold(lambda: store.jobs, jobs_model.doc_id, jobs_model.apply))
     _register(worker, names.titles, "project-titles",
               DocumentFold(lambda: store.titles, titles_model.doc_id, titles_model.apply))
+
+    # The title cache: a changelog-backed table, so it survives a worker restart. Faust derives
+    # its changelog codec from the key/value types: plain types get JSON.
+    cache_table = app.Table(
+        "title-cache", default=None, partitions=settings.topic_partitions,
+        key_type=str, value_type=dict, help="title key -> {cachedAt, title}",
+    )
+    fetcher = NetflixFetcher(
+        settings.netflix_base_url,
+        timeout_seconds=settings.scrape_timeout_seconds,
+        max_attempts=settings.scrape_max_attempts,
+        backoff_seconds=settings.scrape_backoff_seconds,
+        accept_language=settings.accept_language,
+    )
+
+    async def find_title(country: str, title_id: str, newer_than: datetime) -> TitleData | None:
+        return await find_fresh_title(store, country, title_id, newer_than=newer_than)
+
+    runner = ScrapeJobRunner(
+        sink=worker.sink,
+        cache=DictTitleCache(cache_table, settings.cache_ttl_seconds),
+        find_title=find_title,
+        scraper=fetcher,
+        topics=names,
+        stale_after_seconds=settings.title_stale_after_seconds,
+    )
+    _register(worker, names.scrape_requests, "scrape-titles", runner)
 
     @app.task
     async def prepare() -> None:

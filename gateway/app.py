@@ -1,0 +1,97 @@
+"""create_app(settings): routes, CORS, Socket.IO, and the start-up/clean-up of dependencies."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+import socketio
+from aiohttp import web
+
+from gateway.auth import ApiKeys, TokenVerifier
+from gateway.context import CTX, Context
+from gateway.eventlog import EventLog
+from gateway.http import health, netflix
+from gateway.realtime.jobs import JobFanout, register_job_handlers
+from gateway.responses import CLOCK_KEY, Handler, error_middleware
+from projections.store import MongoStore
+from streams.admin import deployment_topics, ensure_topics
+from streams.settings import Settings
+from streams.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+SIO_KEY: web.AppKey[socketio.AsyncServer] = web.AppKey("sio", socketio.AsyncServer)
+
+
+def cors_middleware(origins: tuple[str, ...]) -> object:
+    allow_any = "*" in origins
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        allowed = origin is not None and (allow_any or origin in origins)
+        if request.method == "OPTIONS" and allowed and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+        else:
+            response = await handler(request)
+        if allowed:
+            response.headers["Access-Control-Allow-Origin"] = "*" if allow_any else origin  # type: ignore[assignment]
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization, X-API-Key"
+            if not allow_any:
+                response.headers["Access-Control-Allow-Credentials"] = "true"
+                response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware
+
+
+def create_app(settings: Settings, *, context: Context | None = None) -> web.Application:
+    """The gateway; `context` lets tests inject a clock or ids (defaults come from settings)."""
+    ctx = context or Context(
+        settings=settings,
+        events=EventLog(settings.kafka_bootstrap_servers),
+        store=MongoStore(settings.mongodb_uri, settings.mongodb_database),
+        topics=TopicNames(settings.topic_prefix),
+        api_keys=ApiKeys(settings.api_keys),
+        tokens=TokenVerifier(settings),
+    )
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        cors_allowed_origins="*" if "*" in settings.cors_origins else list(settings.cors_origins),
+        logger=False,
+        engineio_logger=False,
+    )
+    app = web.Application(
+        middlewares=[cors_middleware(settings.cors_origins), error_middleware],  # type: ignore[list-item]
+        client_max_size=1024 * 1024,
+    )
+    app[CTX] = ctx
+    app[SIO_KEY] = sio
+    app[CLOCK_KEY] = ctx.clock
+    sio.attach(app, socketio_path="socket.io")
+    app.add_routes(health.routes())
+    app.add_routes(netflix.routes())
+    ctx.jobs = JobFanout(sio, settings.kafka_bootstrap_servers, ctx.topics.job_events, ctx.store)
+    register_job_handlers(sio, ctx.jobs)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    ctx = app[CTX]
+    await ensure_topics(
+        ctx.settings.kafka_bootstrap_servers,
+        deployment_topics(ctx.topics),
+        partitions=ctx.settings.topic_partitions,
+    )
+    await ctx.events.start()
+    await ctx.job_fanout.start()
+    log.info("gateway started topics_prefix=%r", ctx.settings.topic_prefix)
+    try:
+        yield
+    finally:
+        await ctx.job_fanout.stop()
+        await ctx.events.stop()
+        await ctx.store.close()

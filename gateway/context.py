@@ -1,0 +1,44 @@
+"""What every handler needs, built once per app: settings, the event log, the read models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from gateway.auth import ApiKeys, TokenVerifier
+from gateway.eventlog import EventLog
+from projections.store import MongoStore
+from streams.events.envelope import Clock, IdFactory, new_id
+from streams.settings import Settings
+from streams.topics import TopicNames
+
+if TYPE_CHECKING:
+    from gateway.realtime.jobs import JobFanout
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    settings: Settings
+    events: EventLog
+    store: MongoStore
+    topics: TopicNames
+    api_keys: ApiKeys
+    tokens: TokenVerifier
+    clock: Clock = _utc_now
+    ids: IdFactory = new_id
+    jobs: JobFanout | None = field(default=None)
+
+    @property
+    def job_fanout(self) -> JobFanout:
+        assert self.jobs is not None  # noqa: S101 - set during app start-up
+        return self.jobs
+
+
+CTX: web.AppKey[Context] = web.AppKey("ctx", Context)

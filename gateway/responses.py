@@ -1,0 +1,128 @@
+"""The seed's BaseResponseDto on every REST answer, and the middleware that makes errors ours."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from streams.errors import AppError, ErrorCode
+from streams.events import format_time
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+CLOCK_KEY: web.AppKey[Clock] = web.AppKey("clock", Callable)  # type: ignore[arg-type]
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, default=_default, separators=(",", ":"))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # Mongo hands back naive UTC when not tz_aware
+            value = value.replace(tzinfo=UTC)
+        return format_time(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _now(request: web.Request | None) -> datetime:
+    if request is not None and CLOCK_KEY in request.app:
+        return request.app[CLOCK_KEY]()
+    return datetime.now(UTC)
+
+
+def ok(
+    data: Any, *, status: int = 200, request: web.Request | None = None
+) -> web.Response:
+    body = {
+        "isSuccess": True,
+        "statusCode": status,
+        "data": data,
+        "errors": [],
+        "timestamp": format_time(_now(request)),
+    }
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def fail(
+    status: int,
+    code: ErrorCode | str,
+    messages: list[str],
+    *,
+    data: Any = None,
+    request: web.Request | None = None,
+) -> web.Response:
+    body = {
+        "isSuccess": False,
+        "statusCode": status,
+        "code": str(code),
+        "data": data,
+        "errors": messages,
+        "timestamp": format_time(_now(request)),
+    }
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def from_error(error: AppError, request: web.Request | None = None, *, data: Any = None) -> web.Response:
+    if data is None and error.details:
+        data = error.details
+    return fail(error.http_status, error.code, [error.message], data=data, request=request)
+
+
+_HTTP_CODES: dict[int, ErrorCode] = {
+    400: ErrorCode.VALIDATION_ERROR,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """AppError -> its status and code; aiohttp's own 4xx -> the same envelope; bugs -> a 500
+    with no internals (and a log line), so no client ever sees a traceback."""
+    try:
+        return await handler(request)
+    except AppError as exc:
+        if exc.http_status >= 500:
+            log.warning("request failed path=%s code=%s error=%s", request.path, exc.code, exc.message)
+        return from_error(exc, request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = _HTTP_CODES.get(exc.status, ErrorCode.VALIDATION_ERROR if exc.status < 500
+                               else ErrorCode.INTERNAL_ERROR)
+        return fail(exc.status, code, [exc.reason or "request failed"], request=request)
+    except Exception:
+        log.exception("unhandled error path=%s", request.path)
+        return fail(500, ErrorCode.INTERNAL_ERROR, ["internal error"], request=request)
+
+
+async def read_json_object(request: web.Request, *, max_bytes: int = 64 * 1024) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong with it."""
+    from streams.errors import ValidationError
+
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise AppError(f"body larger than {max_bytes} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE)
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise AppError(f"body larger than {max_bytes} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE)
+    if not raw.strip():
+        raise ValidationError("request body is empty: send a JSON object", code=ErrorCode.INVALID_JSON)
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"request body is not valid JSON: {exc}", code=ErrorCode.INVALID_JSON) from exc
+    if not isinstance(body, dict):
+        raise ValidationError("request body must be a JSON object", code=ErrorCode.INVALID_JSON)
+    return body

@@ -1,0 +1,199 @@
+"""The title job: cache -> database -> Netflix, every step appended to `netflix.job-events`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from streams.errors import AppError, ErrorCode
+from streams.events import Envelope, new_event
+from streams.events.envelope import Clock, IdFactory, new_id, utc_now
+from streams.events.netflix import (
+    STEP_DESCRIPTION,
+    STEP_PROGRESS,
+    JobCompleted,
+    JobError,
+    JobFailed,
+    JobProgress,
+    JobStatus,
+    JobStep,
+    ScrapeRequested,
+    Source,
+    TitleData,
+    TitleScraped,
+)
+from streams.netflix.urls import TitleRef, parse_title_url
+from streams.pipeline import RecordMeta
+from streams.topics import TopicNames, title_key
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    async def append(self, topic: str, event: Envelope) -> Any: ...
+
+
+class TitleScraper(Protocol):
+    async def scrape(self, ref: TitleRef) -> TitleData: ...
+
+
+class TitleCache(Protocol):
+    """Recently served titles by title key, with a TTL (a Faust table in the worker)."""
+
+    def get(self, key: str, now: datetime) -> TitleData | None: ...
+
+    def put(self, key: str, title: TitleData, now: datetime) -> None: ...
+
+
+FindTitle = Callable[[str, str, datetime], Awaitable[TitleData | None]]
+
+
+class DictTitleCache:
+    """TitleCache over any mutable mapping (Faust's Table is one): values are JSON-ready dicts."""
+
+    def __init__(self, table: Any, ttl_seconds: float) -> None:
+        self.table = table
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    def get(self, key: str, now: datetime) -> TitleData | None:
+        entry = self.table.get(key)
+        if not entry:
+            return None
+        cached_at = datetime.fromisoformat(entry["cachedAt"])
+        if now - cached_at >= self.ttl:
+            del self.table[key]  # expired: the changelog forgets it too
+            return None
+        return TitleData.model_validate(entry["title"])
+
+    def put(self, key: str, title: TitleData, now: datetime) -> None:
+        self.table[key] = {
+            "cachedAt": now.isoformat(),
+            "title": title.model_dump(mode="json", by_alias=True),
+        }
+
+
+@dataclass
+class ScrapeJobRunner:
+    """Handles one `scrape.requested`; requests for one title are serialised by its partition,
+    so concurrent requests are served once and the rest hit the cache."""
+
+    sink: EventSink
+    cache: TitleCache
+    find_title: FindTitle
+    scraper: TitleScraper
+    topics: TopicNames
+    stale_after_seconds: float
+    clock: Clock = utc_now
+    ids: IdFactory = field(default=new_id)
+
+    async def __call__(self, event: Envelope, meta: RecordMeta) -> None:
+        if isinstance(event.data, ScrapeRequested):
+            await self.run(event)
+
+    async def run(self, request: Envelope) -> None:
+        data = request.data
+        assert isinstance(data, ScrapeRequested)  # noqa: S101
+        job = _Job(self, request)
+        key = title_key(data.country, data.title_id)
+
+        await job.step(JobStep.CHECKING_CACHE)
+        cached = self.cache.get(key, self.clock())
+        if cached is not None:
+            await job.complete(cached, "cache")
+            return
+
+        await job.step(JobStep.CHECKING_DATABASE)
+        now = self.clock()
+        stored = await self.find_title(
+            data.country, data.title_id, now - timedelta(seconds=self.stale_after_seconds)
+        )
+        if stored is not None:
+            self.cache.put(key, stored, now)
+            await job.complete(stored, "database")
+            return
+
+        await job.step(JobStep.SCRAPING_NETFLIX)
+        try:
+            # Re-parsed here too: the worker trusts nothing but a Netflix title id.
+            ref = parse_title_url(data.url)
+            title = await self.scraper.scrape(ref)
+        except AppError as exc:
+            if exc.code is ErrorCode.UNAVAILABLE:
+                raise
+            log.info("scrape failed job_id=%s key=%s code=%s", data.job_id, key, exc.code.value)
+            await job.fail(exc.code.value, exc.message, JobStep.SCRAPING_NETFLIX)
+            return
+
+        await job.step(JobStep.SAVING_TO_DATABASE)
+        scraped = new_event(
+            TitleScraped(
+                country=data.country,
+                title_id=data.title_id,
+                scraped_at=self.clock(),
+                title=title,
+                job_id=data.job_id,
+            ),
+            key=key,
+            correlation_id=request.correlation_id,
+            causation_id=request.id,
+            clock=self.clock,
+            ids=self.ids,
+        )
+        await self.sink.append(self.topics.titles, scraped)
+        self.cache.put(key, title, self.clock())
+        await job.complete(title, "netflix")
+
+
+class _Job:
+    """The events of one job run: sequence numbers continue after the gateway's job.created (1)."""
+
+    def __init__(self, runner: ScrapeJobRunner, request: Envelope) -> None:
+        self.runner = runner
+        self.request = request
+        self.data: ScrapeRequested = request.data  # type: ignore[assignment]
+        self.sequence = 1
+        self.progress = 0
+
+    async def _append(self, payload: BaseModel) -> None:
+        self.sequence += 1
+        r = self.runner
+        event = new_event(
+            payload,
+            key=self.data.job_id,
+            sequence=self.sequence,
+            correlation_id=self.request.correlation_id or self.data.job_id,
+            causation_id=self.request.id,
+            clock=r.clock,
+            ids=r.ids,
+        )
+        await r.sink.append(r.topics.job_events, event)
+
+    async def step(self, step: JobStep) -> None:
+        self.progress = STEP_PROGRESS[step]
+        await self._append(
+            JobProgress(
+                job_id=self.data.job_id,
+                progress=self.progress,
+                status=JobStatus.PROCESSING,
+                step=STEP_DESCRIPTION[step],
+                step_code=step,
+            )
+        )
+
+    async def complete(self, title: TitleData, source: Source) -> None:
+        await self._append(JobCompleted(job_id=self.data.job_id, source=source, data=title))
+
+    async def fail(self, code: str, message: str, failed_step: JobStep) -> None:
+        await self._append(
+            JobFailed(
+                job_id=self.data.job_id,
+                error=JobError(code=code, message=message),
+                progress=self.progress,
+                failed_step=failed_step,
+            )
+        )

@@ -1,0 +1,125 @@
+"""Test helpers: waiting for asynchronous results, and running worker/gateway processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import socket
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from devstack.procs import ManagedProcess, start_process
+from streams.settings import Settings
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]] | Callable[[], T],
+    timeout: float = 30.0,
+    interval: float = 0.1,
+    what: str = "condition",
+) -> T:
+    """Call `check` until it returns a truthy value without raising AssertionError; return it."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while True:
+        try:
+            result = check()
+            if asyncio.iscoroutine(result) or isinstance(result, Awaitable):
+                result = await result  # type: ignore[misc]
+            if result:
+                return result  # type: ignore[return-value]
+            last = None
+        except AssertionError as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout} s" + (f": {last}" if last else ""))
+        await asyncio.sleep(interval)
+
+
+def unique(prefix: str = "t") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def isolated_settings(services: Any, **overrides: Any) -> Settings:
+    """Settings for one isolated deployment: its own topic prefix, app id and database."""
+    name = unique()
+    base = {
+        "kafka_bootstrap_servers": services.kafka_bootstrap_servers,
+        "mongodb_uri": services.mongodb_uri,
+        "mongodb_database": f"db_{name}",
+        "topic_prefix": f"{name}.",
+        "api_keys": frozenset({"test-key"}),
+        "jwt_secret": "test-secret-" + name,
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "scrape_backoff_seconds": 0.05,
+        "projection_wait_seconds": 10.0,
+    }
+    base.update(overrides)
+    return Settings(**base)
+
+
+class ServiceProcess:
+    """A worker or gateway in a subprocess, with its log kept for the failure message."""
+
+    def __init__(self, name: str, argv: list[str], settings: Settings, log_dir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.settings = settings
+        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self.proc: ManagedProcess | None = None
+
+    def start(self) -> ServiceProcess:
+        env = {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+        self.proc = start_process(self.name, [sys.executable, *self.argv], log_path=self.log_path,
+                                  env=env, cwd=REPO)
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    async def wait_for_log(self, pattern: str, timeout: float = 90.0) -> None:
+        regex = re.compile(pattern)
+
+        def check() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited ({self.proc.poll()}):\n{self.log()[-4000:]}")
+            return bool(regex.search(self.log()))
+
+        try:
+            await eventually(check, timeout=timeout, interval=0.2, what=f"{self.name} log /{pattern}/")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- {self.name} log ---\n{self.log()[-4000:]}") from None
+
+    def stop(self) -> int | None:
+        return self.proc.stop(timeout=15) if self.proc else None
+
+
+async def start_worker(settings: Settings, log_dir: Path) -> ServiceProcess:
+    worker = ServiceProcess("worker", ["-m", "streams", "worker"], settings, log_dir).start()
+    await worker.wait_for_log(r"worker ready")
+    return worker
+
+
+async def start_gateway(settings: Settings, log_dir: Path) -> ServiceProcess:
+    gateway = ServiceProcess("gateway", ["-m", "gateway"], settings, log_dir).start()
+    await gateway.wait_for_log(r"gateway started")
+    return gateway
