@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,9 +32,23 @@ class FaustSink:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
+        self._pending: list[Awaitable[Any]] = []
 
-    async def append(self, topic: str, event: Envelope) -> None:
-        await self.send_raw(topic, key=event.key.encode("utf-8"), value=encode(event), headers=())
+    async def append(self, topic: str, event: Envelope, *, wait: bool = True) -> None:
+        """Queue the event; with `wait`, return once it and every event queued before it are
+        acknowledged. Intermediate job steps don't wait: one partition keeps them in order, and
+        the job's terminal event waits for all of them."""
+        future = await self.app.producer.send(
+            topic, event.key.encode("utf-8"), encode(event), None, None, []
+        )
+        self._pending.append(future)
+        if wait:
+            await self.flush()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for future in pending:
+            await future
 
     async def send_raw(
         self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 
 class EventSink(Protocol):
-    async def append(self, topic: str, event: Envelope) -> Any: ...
+    async def append(self, topic: str, event: Envelope, *, wait: bool = True) -> Any: ...
 
 
 class TitleScraper(Protocol):
@@ -159,7 +159,7 @@ class _Job:
         self.sequence = 1
         self.progress = 0
 
-    async def _append(self, payload: BaseModel) -> None:
+    async def _append(self, payload: BaseModel, *, wait: bool = True) -> None:
         self.sequence += 1
         r = self.runner
         event = new_event(
@@ -171,7 +171,7 @@ class _Job:
             clock=r.clock,
             ids=r.ids,
         )
-        await r.sink.append(r.topics.job_events, event)
+        await r.sink.append(r.topics.job_events, event, wait=wait)
 
     async def step(self, step: JobStep) -> None:
         self.progress = STEP_PROGRESS[step]

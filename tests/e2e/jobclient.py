@@ -10,7 +10,6 @@ from typing import Any
 import httpx
 import socketio
 
-from tests.support import eventually
 
 
 @dataclass
@@ -20,25 +19,34 @@ class JobClient:
     transports: list[str] | None = None
     sio: socketio.AsyncClient = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
     events: dict[str, list[tuple[str, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
+    ended: dict[str, asyncio.Event] = field(default_factory=lambda: defaultdict(asyncio.Event))
+    http: httpx.AsyncClient | None = None
 
     async def connect(self) -> JobClient:
         for name in ("job:progress", "job:completed", "job:error"):
             self.sio.on(name, self._recorder(name))
         await self.sio.connect(self.base_url, transports=self.transports, wait_timeout=10)
+        # One pooled HTTP client: building one per request costs ~20 ms (TLS context set-up).
+        self.http = httpx.AsyncClient(base_url=self.base_url, timeout=30)
         return self
 
     def _recorder(self, name: str) -> Any:
         async def record(payload: dict[str, Any]) -> None:
-            self.events[payload.get("jobId") or "?"].append((name, payload))
+            job_id = payload.get("jobId") or "?"
+            self.events[job_id].append((name, payload))
+            if name != "job:progress":
+                self.ended[job_id].set()
 
         return record
 
     async def close(self) -> None:
         await self.sio.disconnect()
+        if self.http is not None:
+            await self.http.aclose()
 
-    async def post(self, url: str, *, path: str = "/api/getinfo/async", timeout: float = 30) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=self.base_url, timeout=timeout) as http:
-            return await http.post(path, json={"url": url}, headers={"X-API-Key": self.api_key})
+    async def post(self, url: str, *, path: str = "/api/getinfo/async") -> httpx.Response:
+        assert self.http is not None, "connect() first"
+        return await self.http.post(path, json={"url": url}, headers={"X-API-Key": self.api_key})
 
     async def subscribe(self, job_id: str) -> dict[str, Any]:
         return await self.sio.call("job:subscribe", job_id, timeout=10)
@@ -52,12 +60,18 @@ class JobClient:
         assert ack["ok"], ack
         return job_id
 
-    async def finished(self, job_id: str, timeout: float = 60) -> list[tuple[str, dict[str, Any]]]:
-        def done() -> bool:
-            return any(name in ("job:completed", "job:error") for name, _ in self.events[job_id])
-
-        await eventually(done, timeout=timeout, what=f"job {job_id} to end")
-        await asyncio.sleep(0.05)  # anything emitted right after the terminal event
+    async def finished(
+        self, job_id: str, timeout: float = 60, settle: float = 0.05
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Wait for job:completed / job:error (woken by the event itself, no polling); `settle`
+        then leaves room for anything wrongly emitted after it, which tests check for."""
+        try:
+            await asyncio.wait_for(self.ended[job_id].wait(), timeout)
+        except TimeoutError:
+            raise AssertionError(f"job {job_id} did not end within {timeout} s: "
+                                 f"{self.events.get(job_id)}") from None
+        if settle:
+            await asyncio.sleep(settle)
         return list(self.events[job_id])
 
     def progress(self, job_id: str) -> list[int]:
