@@ -94,11 +94,12 @@ def build_worker(settings: Settings) -> Worker:
     _register(worker, names.titles, "project-titles",
               DocumentFold(lambda: store.titles, titles_model.doc_id, titles_model.apply))
 
-    # The title cache: a changelog-backed table, so it survives a worker restart. Faust derives
-    # its changelog codec from the key/value types: plain types get JSON.
+    # The title cache: a changelog-backed table, so it survives a worker restart. No key/value
+    # types: its changelog is JSON (str keys, dict values); a non-model value_type such as `dict`
+    # breaks recovery (Faust calls `value_type.from_data`), which a restart test guards.
     cache_table = app.Table(
         "title-cache", default=None, partitions=settings.topic_partitions,
-        key_type=str, value_type=dict, help="title key -> {cachedAt, title}",
+        help="title key -> {cachedAt, title}",
     )
     fetcher = NetflixFetcher(
         settings.netflix_base_url,

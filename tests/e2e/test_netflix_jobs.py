@@ -70,7 +70,7 @@ async def stack(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture
 async def client(stack: Stack) -> AsyncIterator[JobClient]:
-    c = await stack.client()
+    c = await stack.client(transports=["websocket"])  # the second gateway's test uses polling
     yield c
     await c.close()
 
@@ -261,3 +261,10 @@ async def test_rest_contract(stack: Stack) -> None:
             r = await http.post("/api/getinfo/async", content=body_bytes, headers=headers)
             assert r.status_code == 400, body_bytes
         assert stack.netflix.total_requests == before  # nothing was fetched for bad input
+
+        preflight = await http.options("/api/getinfo/async", headers={
+            "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "X-API-Key, Content-Type"})
+        assert preflight.status_code == 204
+        assert preflight.headers["Access-Control-Allow-Origin"] == "*"
+        assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
