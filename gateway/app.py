@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
+
 from gateway.auth import ApiKeys, TokenVerifier
 from gateway.context import CTX, Context
 from gateway.eventlog import EventLog
-from gateway.http import health, netflix
+from gateway.http import health, livestream, netflix
 from gateway.realtime.jobs import JobFanout, register_job_handlers
+from gateway.realtime.livestream import register_livestream_namespaces
 from gateway.responses import CLOCK_KEY, Handler, error_middleware
 from projections.store import MongoStore
 from streams.admin import deployment_topics, ensure_topics
@@ -73,8 +75,10 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
     sio.attach(app, socketio_path="socket.io")
     app.add_routes(health.routes())
     app.add_routes(netflix.routes())
+    app.add_routes(livestream.routes())
     ctx.jobs = JobFanout(sio, settings.kafka_bootstrap_servers, ctx.topics.job_events, ctx.store)
     register_job_handlers(sio, ctx.jobs)
+    register_livestream_namespaces(sio, ctx)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, MongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, OperationFailure, PyMongoError, ServerSelectionTimeoutError
+from pymongo.errors import (
+    ConnectionFailure,
+    OperationFailure,
+    PyMongoError,
+    ServerSelectionTimeoutError,
+)
 
 from streams.errors import AppError, ErrorCode, UnavailableError
 
@@ -21,8 +28,30 @@ TITLES = "titles"
 STREAMS = "live_streams"
 HISTORY = "stream_history"
 POSITIONS = "projection_positions"
+# Logical name -> physical collection, switched by `python -m projections.replay rebuild`.
+ALIASES = "projection_aliases"
+# How long a store trusts its alias map. A rebuild waits longer than this after a switch before
+# its final catch-up, so every writer has moved to the new collection by then.
+ALIAS_TTL_SECONDS = 1.0
 
 Doc = dict[str, Any]
+IndexSpec = tuple[list[tuple[str, int]], dict[str, Any]]
+
+# Secondary indexes per logical collection (the `_id` index is implicit). `ensure_indexes`
+# creates them on whatever physical collection the name resolves to; a rebuild creates them on
+# its fresh collections before filling them.
+INDEXES: dict[str, list[IndexSpec]] = {
+    STREAMS: [
+        ([("status", ASCENDING), ("deleted", ASCENDING), ("startedAt", DESCENDING),
+          ("_id", DESCENDING)], {"name": "status_deleted_startedAt"}),
+    ],
+    HISTORY: [
+        ([("userId", ASCENDING), ("bucket", ASCENDING), ("visible", ASCENDING),
+          ("endedAt", DESCENDING), ("liveStreamId", DESCENDING)],
+         {"name": "user_bucket_visible_endedAt"}),
+        ([("liveStreamId", ASCENDING)], {}),
+    ],
+}
 
 
 def translate(exc: PyMongoError, what: str) -> AppError:
@@ -42,8 +71,62 @@ async def mongo_errors(what: str) -> AsyncIterator[None]:
         raise translate(exc, what) from exc
 
 
+class AliasMap:
+    """Physical collection names by default name, read from `projection_aliases`, cached.
+
+    `collection()` is synchronous (the read models' properties are used everywhere), so the
+    refresh is a synchronous query on a small dedicated client: at most one per `ttl` per
+    process, about a millisecond on a local server. The whole map is read in one query, so the
+    collections of one projection are seen switching together. A refresh that fails raises
+    UnavailableError (retryable) instead of serving a map older than `ttl`: a writer must never
+    keep writing to a collection a rebuild has switched away from.
+    """
+
+    def __init__(
+        self, uri: str, database: str, collection: str, *, ttl: float = ALIAS_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.uri, self.database, self.collection, self.ttl = uri, database, collection, ttl
+        self.clock = clock
+        self._client: MongoClient[Doc] | None = None
+        self._map: dict[str, str] = {}
+        self._loaded_at: float | None = None
+
+    def resolve(self, name: str) -> str:
+        if self.ttl <= 0:
+            return name
+        if self._loaded_at is None or self.clock() - self._loaded_at >= self.ttl:
+            self.refresh()
+        return self._map.get(name, name)
+
+    def refresh(self) -> None:
+        if self._client is None:
+            self._client = MongoClient(self.uri, serverSelectionTimeoutMS=2000,
+                                       connectTimeoutMS=2000, appname="streamproc-aliases")
+        try:
+            docs = list(self._client[self.database][self.collection].find({}, {"collection": 1}))
+        except PyMongoError as exc:
+            raise translate(exc, "read projection aliases") from exc
+        self._map = {str(d["_id"]): d["collection"] for d in docs
+                     if isinstance(d.get("collection"), str)}
+        self._loaded_at = self.clock()
+
+    def invalidate(self) -> None:
+        self._loaded_at = None
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
 class MongoStore:
-    """Owns the client and names the read-model collections; `prefix` isolates deployments."""
+    """Owns the client and names the read-model collections; `prefix` isolates deployments.
+
+    A collection name is resolved through `projection_aliases` (see AliasMap), so a rebuilt
+    read model replaces the live one by one alias write; `pinned` views bypass that for the
+    collections a rebuild is filling.
+    """
 
     def __init__(
         self,
@@ -52,6 +135,7 @@ class MongoStore:
         *,
         prefix: str = "",
         server_selection_timeout_ms: int = 5000,
+        alias_ttl_seconds: float = ALIAS_TTL_SECONDS,
     ) -> None:
         self.client: AsyncMongoClient[Doc] = AsyncMongoClient(
             uri,
@@ -62,9 +146,29 @@ class MongoStore:
         )
         self.db: AsyncDatabase[Doc] = self.client[database]
         self.prefix = prefix
+        self.aliases = AliasMap(uri, database, prefix + ALIASES, ttl=alias_ttl_seconds)
+        self._pinned: dict[str, str] = {}
+
+    def physical_name(self, name: str) -> str:
+        """The collection that holds the logical read model `name` now."""
+        default = self.prefix + name
+        pinned = self._pinned.get(name)
+        return pinned if pinned is not None else self.aliases.resolve(default)
 
     def collection(self, name: str) -> AsyncCollection[Doc]:
-        return self.db[self.prefix + name]
+        return self.db[self.physical_name(name)]
+
+    @property
+    def alias_collection(self) -> AsyncCollection[Doc]:
+        return self.db[self.prefix + ALIASES]
+
+    def pinned(self, physical: Mapping[str, str]) -> MongoStore:
+        """A view on the same client where the logical names in `physical` always mean the
+        given collections (what a rebuild fills); other names resolve as usual. Close the
+        store, not its views."""
+        view = copy.copy(self)
+        view._pinned = {**self._pinned, **physical}
+        return view
 
     @property
     def jobs(self) -> AsyncCollection[Doc]:
@@ -86,16 +190,18 @@ class MongoStore:
         async with mongo_errors("ping"):
             await self.client.admin.command("ping")
 
-    async def ensure_indexes(self) -> None:
-        """Idempotent: safe on every start."""
+    async def ensure_indexes(self, names: Iterable[str] | None = None) -> None:
+        """Idempotent: safe on every start. Indexes go on the physical collections the logical
+        names resolve to (`names`: only those read models; default all)."""
+        wanted = set(INDEXES if names is None else names)
         async with mongo_errors("create indexes"):
-            await self.streams.create_index([("status", ASCENDING), ("startedAt", DESCENDING)])
-            await self.history.create_index(
-                [("userId", ASCENDING), ("bucket", ASCENDING), ("visible", ASCENDING),
-                 ("endedAt", DESCENDING), ("liveStreamId", DESCENDING)],
-                name="user_bucket_visible_endedAt",
-            )
-            await self.history.create_index([("liveStreamId", ASCENDING)])
+            for name, specs in INDEXES.items():
+                if name not in wanted:
+                    continue
+                coll = self.collection(name)
+                for keys, options in specs:
+                    await coll.create_index(keys, **options)
 
     async def close(self) -> None:
+        self.aliases.close()
         await self.client.close()

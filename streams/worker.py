@@ -10,10 +10,8 @@ from typing import Any
 
 import faust
 
-from projections import jobs as jobs_model
-from projections import titles as titles_model
-from projections.fold import DocumentFold
 from projections.queries import find_fresh_title
+from projections.registry import PROJECTIONS
 from projections.store import MongoStore
 from streams.app import create_app, raw_topic, topic_names
 from streams.events import Envelope, encode
@@ -89,10 +87,10 @@ def build_worker(settings: Settings) -> Worker:
     worker = Worker(settings=settings, app=app, store=store, sink=FaustSink(app))
     names = topic_names(settings)
 
-    _register(worker, names.job_events, "project-jobs",
-              DocumentFold(lambda: store.jobs, jobs_model.doc_id, jobs_model.apply))
-    _register(worker, names.titles, "project-titles",
-              DocumentFold(lambda: store.titles, titles_model.doc_id, titles_model.apply))
+    # The read models: the same handlers `python -m projections.replay rebuild` replays through.
+    for projection in PROJECTIONS.values():
+        _register(worker, names.name(projection.topic), projection.consumer,
+                  projection.handler(store))
 
     # The title cache: a changelog-backed table, so it survives a worker restart. No key/value
     # types: its changelog is JSON (str keys, dict values); a non-model value_type such as `dict`

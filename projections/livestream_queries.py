@@ -1,0 +1,104 @@
+"""Typed reads over the live-stream read models: history lists, what's live now, one stream."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pymongo import DESCENDING
+
+from projections import livestream_history as history
+from projections.livestream_streams import to_dto
+from projections.store import Doc, MongoStore, mongo_errors
+from streams.livestream.commands import StreamStatus, role_for
+
+# Page through a history list in this order: newest endedAt first, ties by liveStreamId
+# descending. The index `user_bucket_visible_endedAt` serves the filter and the sort.
+HISTORY_SORT = [("endedAt", DESCENDING), ("liveStreamId", DESCENDING)]
+LIVE_SORT = [("startedAt", DESCENDING), ("_id", DESCENDING)]
+
+
+def pagination(page: int, limit: int, total: int) -> dict[str, Any]:
+    """The seed's pagination. No items means `totalPages: 0` (there is no page to show)."""
+    total_pages = math.ceil(total / limit) if total else 0
+    return {
+        "currentPage": page,
+        "totalPages": total_pages,
+        "totalItems": total,
+        "itemsPerPage": limit,
+        "hasNextPage": page < total_pages,
+        "hasPrevPage": page > 1,
+    }
+
+
+def _page(items: list[dict[str, Any]], page: int, limit: int, total: int) -> dict[str, Any]:
+    return {"list": items, "pagination": pagination(page, limit, total)}
+
+
+async def _history(
+    store: MongoStore, user_id: str, bucket: str, page: int, limit: int
+) -> dict[str, Any]:
+    where = {"userId": user_id, "bucket": bucket, "visible": True}
+    async with mongo_errors("read stream history"):
+        total = await store.history.count_documents(where)
+        rows = [
+            row async for row in store.history.find(
+                where, {"liveStreamId": 1, "role": 1}
+            ).sort(HISTORY_SORT).skip((page - 1) * limit).limit(limit)
+        ] if total > (page - 1) * limit else []
+        ids = [row["liveStreamId"] for row in rows]
+        found = {
+            doc["_id"]: doc async for doc in store.streams.find({"_id": {"$in": ids}})
+        } if ids else {}
+    # A participation never outlives its stream document (the worker writes it first and
+    # never deletes either), so a missing stream is only skipped defensively.
+    items = [to_dto(found[row["liveStreamId"]], row["role"]) for row in rows
+             if row["liveStreamId"] in found]
+    return _page(items, page, limit, total)
+
+
+async def my_broadcasted(store: MongoStore, user_id: str, page: int, limit: int) -> dict[str, Any]:
+    """Ended, not deleted streams the user was host or guest of."""
+    return await _history(store, user_id, history.BROADCASTED, page, limit)
+
+
+async def my_watched(store: MongoStore, user_id: str, page: int, limit: int) -> dict[str, Any]:
+    """Ended, not deleted streams the user watched as audience."""
+    return await _history(store, user_id, history.WATCHED, page, limit)
+
+
+async def whats_live_now(
+    store: MongoStore, page: int, limit: int, user_id: str | None = None
+) -> dict[str, Any]:
+    """Live, not deleted streams, latest start first; `role` is the caller's (null if anonymous)."""
+    where = {"status": StreamStatus.LIVE.value, "deleted": False, "known": True}
+    async with mongo_errors("read live streams"):
+        total = await store.streams.count_documents(where)
+        docs = [
+            doc async for doc in store.streams.find(where).sort(LIVE_SORT)
+            .skip((page - 1) * limit).limit(limit)
+        ] if total > (page - 1) * limit else []
+    items = [to_dto(doc, role_for(doc, user_id).value if user_id else None) for doc in docs]
+    return _page(items, page, limit, total)
+
+
+async def find_stream(store: MongoStore, live_stream_id: str) -> Doc | None:
+    """The stream document as commands see it (deleted ones included; unknown ones not)."""
+    async with mongo_errors("read live stream"):
+        doc = await store.streams.find_one({"_id": live_stream_id})
+    return doc if doc is not None and doc.get("known") else None
+
+
+async def get_stream(
+    store: MongoStore, live_stream_id: str, user_id: str | None = None
+) -> dict[str, Any] | None:
+    """The DTO of a stream, or None when it does not exist or is deleted."""
+    doc = await find_stream(store, live_stream_id)
+    if doc is None or doc.get("deleted"):
+        return None
+    return to_dto(doc, role_for(doc, user_id).value if user_id else None)
+
+
+async def find_participation(store: MongoStore, user_id: str, live_stream_id: str) -> Doc | None:
+    async with mongo_errors("read stream history"):
+        return await store.history.find_one({"_id": history.history_id(user_id, live_stream_id)})
