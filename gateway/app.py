@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import socketio
 from aiohttp import web
 
-
+from gateway import openapi
 from gateway.auth import ApiKeys, TokenVerifier
 from gateway.context import CTX, Context
 from gateway.eventlog import EventLog
@@ -74,6 +74,7 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
     app[CLOCK_KEY] = ctx.clock
     sio.attach(app, socketio_path="socket.io")
     app.add_routes(health.routes())
+    app.add_routes(openapi.routes())
     app.add_routes(netflix.routes())
     app.add_routes(livestream.routes())
     ctx.jobs = JobFanout(sio, settings.kafka_bootstrap_servers, ctx.topics.job_events, ctx.store)

@@ -62,9 +62,13 @@ def _fields(schema: dict[str, Any]) -> list[str]:
     required = set(schema.get("required", []))
     out = []
     for name, prop in schema.get("properties", {}).items():
-        kind = prop.get("type") or ("|".join(
-            str(p.get("type") or p.get("$ref", "").rsplit("/", 1)[-1]) for p in prop.get("anyOf", []))
-            or prop.get("$ref", "").rsplit("/", 1)[-1] or "any")
+        kind = prop.get("type") or (
+            "|".join(
+                str(p.get("type") or p.get("$ref", "").rsplit("/", 1)[-1]) for p in prop.get("anyOf", [])
+            )
+            or prop.get("$ref", "").rsplit("/", 1)[-1]
+            or "any"
+        )
         if "enum" in prop:
             kind = " \\| ".join(f"`{v}`" for v in prop["enum"])
         out.append(f"`{name}`{'' if name in required else '?'} ({kind})")
@@ -77,7 +81,8 @@ def render_markdown(catalog: EventCatalog = CATALOG) -> str:
         "",
         "Generated from `streams/events/catalog.py` by `python -m streams.events.docs`; do not edit by",
         "hand (a test fails when this file and the code drift). Every record value is the JSON",
-        f"envelope in [`{SCHEMA_DIR}/envelope.json`]({SCHEMA_DIR}/envelope.json); `data` follows the schema of its",
+        f"envelope in [`{SCHEMA_DIR}/envelope.json`]({SCHEMA_DIR}/envelope.json); "
+        "`data` follows the schema of its",
         "(type, version). Old versions are upcast on read; writers write only the latest.",
         "Undecodable or invalid records go to `<topic>.dlq` with `x-error-code`/`x-error-message` headers.",
         "",
@@ -85,7 +90,11 @@ def render_markdown(catalog: EventCatalog = CATALOG) -> str:
         "| --- | --- |",
     ]
     lines += [f"| `{t}` | {TOPIC_NOTES.get(t, '')} |" for t in topics.ALL_TOPICS]
-    lines += ["", "| type | version | latest | topic | schema | fields |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "",
+        "| type | version | latest | topic | schema | fields |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for spec in catalog.specs():
         latest = "yes" if catalog.latest(spec.type) == spec.version else "no (upcast on read)"
         schema = payload_schema(spec)
@@ -103,8 +112,9 @@ def expected_files(catalog: EventCatalog = CATALOG) -> dict[str, str]:
     files = {"events.md": render_markdown(catalog)}
     files[f"{SCHEMA_DIR}/envelope.json"] = json.dumps(ENVELOPE_SCHEMA, indent=2) + "\n"
     for spec in catalog.specs():
-        files[f"{SCHEMA_DIR}/{schema_name(spec)}"] = json.dumps(payload_schema(spec), indent=2,
-                                                                ensure_ascii=False) + "\n"
+        files[f"{SCHEMA_DIR}/{schema_name(spec)}"] = (
+            json.dumps(payload_schema(spec), indent=2, ensure_ascii=False) + "\n"
+        )
     return files
 
 

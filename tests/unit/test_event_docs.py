@@ -42,3 +42,16 @@ def test_every_example_record_validates_against_its_schema_fields() -> None:
         )
         missing = set(schema.get("required", [])) - set(example["data"])
         assert not missing, f"{spec.type} v{spec.version} example misses {missing}"
+
+
+def test_asyncapi_document_matches_the_code() -> None:
+    from gateway import asyncapi
+
+    on_disk = asyncapi.OUT.read_text(encoding="utf-8")
+    assert on_disk == asyncapi.render(), "run `python -m gateway.asyncapi` and commit the result"
+    doc = asyncapi.build()
+    socket_events = {m["name"] for m in doc["components"]["messages"].values()}
+    assert {"job:subscribe", "job:unsubscribe", "job:progress", "job:completed", "job:error",
+            "joinStream"} <= socket_events
+    kafka_types = {m["name"] for m in doc["components"]["messages"].values() if "x-version" in m}
+    assert kafka_types == set(CATALOG.types())

@@ -1,0 +1,147 @@
+"""The AsyncAPI document: Socket.IO events and Kafka topics, generated from the code's catalogs.
+
+`python -m gateway.asyncapi` writes docs/asyncapi.json; `--check` exits 1 when it drifted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from streams import topics
+from streams.events.catalog import CATALOG
+from streams.events.docs import schema_name
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"
+
+
+def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": props, "required": required or list(props),
+            "additionalProperties": False}
+
+
+_S = {"type": "string"}
+_ERR = _obj({"code": _S, "message": _S})
+_NULLABLE_STR = {"type": ["string", "null"]}
+
+# Socket.IO: (namespace, direction, event) -> payload schema and notes.
+SOCKET_EVENTS: list[dict[str, Any]] = [
+    {"namespace": "/", "event": "job:subscribe", "direction": "client->server",
+     "payload": {"oneOf": [_S, _obj({"jobId": _S})]},
+     "ack": {"oneOf": [_obj({"ok": {"const": True}, "jobId": _S, "status": _S}),
+                       _obj({"ok": {"const": False}, "error": _ERR})]},
+     "description": "Join the job's room. A late subscriber at once gets the steps it missed, in "
+                    "order (the last one is the current state), then job:completed or job:error "
+                    "if the job has ended. Unknown jobs: error ack JOB_NOT_FOUND (and job:error)."},
+    {"namespace": "/", "event": "job:unsubscribe", "direction": "client->server",
+     "payload": {"oneOf": [_S, _obj({"jobId": _S})]},
+     "ack": _obj({"ok": {"type": "boolean"}, "jobId": _S}, ["ok"]),
+     "description": "Leave the job's room."},
+    {"namespace": "/", "event": "job:progress", "direction": "server->client",
+     "payload": _obj({"jobId": _S, "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                      "status": {"enum": ["pending", "processing", "completed", "failed"]},
+                      "step": _S, "stepCode": _S}),
+     "description": "Every job step: created 0, checking_cache 10, checking_database 30, "
+                    "scraping_netflix 50, saving_to_database 80, completed 100 (failed: the "
+                    "progress reached). `step` is the description, `stepCode` the code."},
+    {"namespace": "/", "event": "job:completed", "direction": "server->client",
+     "payload": _obj({"jobId": _S, "data": {"$ref": "#/components/schemas/TitleData"},
+                      "source": {"enum": ["cache", "database", "netflix"]}}),
+     "description": "The job ended with the title."},
+    {"namespace": "/", "event": "job:error", "direction": "server->client",
+     "payload": _obj({"jobId": _NULLABLE_STR, "error": _ERR}),
+     "description": "The job failed: SCRAPE_ERROR, TITLE_NOT_FOUND, PARSE_ERROR, TIMEOUT (or "
+                    "JOB_NOT_FOUND for a subscription to an unknown job)."},
+]
+for _ns, _channel in (("/live-stream", "live-stream"), ("/stream-chat", "stream-chat")):
+    SOCKET_EVENTS.append({
+        "namespace": _ns, "event": "joinStream", "direction": "client->server",
+        "payload": _obj({"liveStreamId": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}),
+        "ack": {"oneOf": [
+            _obj({"ok": {"const": True}, "liveStreamId": _S,
+                  "role": {"enum": ["host", "guest", "audience", None]},
+                  "authenticated": {"type": "boolean"}}),
+            _obj({"ok": {"const": False}, "error": _ERR})]},
+        "description": f"Join the stream's room. With a valid JWT (handshake auth.token or the "
+                       f"Authorization header) a participant.joined event (channel "
+                       f"'{_channel}') is appended; without one, no event is written.",
+    })
+
+
+def build() -> dict[str, Any]:
+    from streams.events.netflix import TitleData
+
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for i, ev in enumerate(SOCKET_EVENTS):
+        name = f"socketio{ev['namespace'].replace('/', '_') or '_'}{ev['event'].replace(':', '_')}"
+        messages[name] = {"name": ev["event"], "payload": ev["payload"],
+                          "description": ev["description"],
+                          **({"x-ack": ev["ack"]} if "ack" in ev else {})}
+        channel = f"socketio:{ev['namespace']}"
+        channels.setdefault(channel, {"address": ev["namespace"], "messages": {},
+                                      "description": f"Socket.IO namespace {ev['namespace']}"})
+        channels[channel]["messages"][name] = {"$ref": f"#/components/messages/{name}"}
+        operations[f"op{i:02d}_{name}"] = {
+            "action": "receive" if ev["direction"] == "client->server" else "send",
+            "channel": {"$ref": f"#/channels/{channel.replace('/', '~1')}"},
+            "messages": [{"$ref": f"#/channels/{channel.replace('/', '~1')}/messages/{name}"}],
+        }
+    for topic in topics.ALL_TOPICS:
+        specs = [s for s in CATALOG.specs() if s.topic == topic]
+        channel = f"kafka:{topic}"
+        channels[channel] = {"address": topic, "description": f"Kafka topic {topic} (key = subject)",
+                             "messages": {}}
+        for spec in specs:
+            name = f"{spec.type.replace('.', '_')}_v{spec.version}"
+            messages[name] = {
+                "name": spec.type, "description": spec.description,
+                "payload": {"$ref": "schemas/envelope.json",
+                            "x-data": {"$ref": f"schemas/{schema_name(spec)}"}},
+                "x-version": spec.version,
+                "x-latest": CATALOG.latest(spec.type) == spec.version,
+            }
+            channels[channel]["messages"][name] = {"$ref": f"#/components/messages/{name}"}
+        operations[f"publish_{topic}"] = {"action": "send",
+                                          "channel": {"$ref": f"#/channels/{channel}"}}
+    return {
+        "asyncapi": "3.0.0",
+        "info": {"title": "streamproc events", "version": "1.0.0",
+                 "description": "Socket.IO events of the gateway and the public Kafka topics. "
+                                "Generated by `python -m gateway.asyncapi`; a test fails on drift."},
+        "servers": {
+            "gateway": {"host": "localhost:3000", "protocol": "ws",
+                        "description": "Socket.IO (WebSocket or long-polling), path /socket.io"},
+            "kafka": {"host": "localhost:9092", "protocol": "kafka"},
+        },
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages,
+                       "schemas": {"TitleData": TitleData.model_json_schema(by_alias=True,
+                                                                            mode="serialization")}},
+    }
+
+
+def render() -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gateway.asyncapi", description=__doc__)
+    parser.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    if args.check:
+        ok = OUT.exists() and OUT.read_text(encoding="utf-8") == render()
+        if not ok:
+            print(f"{OUT} is stale: run python -m gateway.asyncapi", file=sys.stderr)
+        return 0 if ok else 1
+    OUT.write_text(render(), encoding="utf-8")
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
