@@ -43,8 +43,9 @@ async def kafka_hops(bootstrap: str, n: int) -> list[float]:
     topic = f"bench-hop-{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, [topic])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0)
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
-                                auto_offset_reset="latest", fetch_max_wait_ms=10)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=10
+    )
     await producer.start()
     await consumer.start()
     await consumer.seek_to_end()
@@ -99,9 +100,13 @@ async def main(args: argparse.Namespace) -> None:
             worker.stop()
             await netflix.stop()
     base_p50 = statistics.median(hops)
-    print(f"\nservers: kafka={services.origin['kafka']} mongodb={services.origin['mongodb']}; "
-          f"upstream requests: {netflix.requests_for('81616256')}")
-    print("| measurement                                  |     n |  p50 ms |  p99 ms |  max ms | p50 vs hop |")
+    print(
+        f"\nservers: kafka={services.origin['kafka']} mongodb={services.origin['mongodb']}; "
+        f"upstream requests: {netflix.requests_for('81616256')}"
+    )
+    print(
+        "| measurement                                  |     n |  p50 ms |  p99 ms |  max ms | p50 vs hop |"
+    )
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
     print(row("raw aiokafka produce->consume hop (before)", hops))
     print(row("raw aiokafka produce->consume hop (after)", hops_after, base_p50))

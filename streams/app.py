@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import faust
 
 from streams.settings import Settings
@@ -14,8 +17,14 @@ def broker_urls(bootstrap_servers: str) -> list[str]:
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app for one deployment (the topic prefix also prefixes the app id / group)."""
+    app_id = settings.topic_prefix + settings.app_id
+    # Faust keeps a small per-app directory; tables live in memory and in their changelog, so it
+    # holds nothing to keep: out of the working tree. Faust does not create it itself.
+    datadir = Path(settings.faust_datadir or Path(tempfile.gettempdir()) / "streamproc-faust")
+    datadir.mkdir(parents=True, exist_ok=True)
     return faust.App(
-        settings.topic_prefix + settings.app_id,
+        app_id,
+        datadir=str(datadir / f"{app_id}-data"),
         broker=broker_urls(settings.kafka_bootstrap_servers),
         # Tables live in memory and are rebuilt from their changelog topic on start.
         store="memory://",

@@ -28,7 +28,9 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int = 0) -
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}", code=ErrorCode.VALIDATION_ERROR) from None
+        raise SettingsError(
+            f"{name} must be an integer, got {raw!r}", code=ErrorCode.VALIDATION_ERROR
+        ) from None
     if value < minimum:
         raise SettingsError(f"{name} must be >= {minimum}, got {value}")
     return value
@@ -67,7 +69,7 @@ class Settings:
     topic_prefix: str = ""
     topic_partitions: int = 1
     app_id: str = "streamproc"
-    worker_web_port: int = 6066
+    faust_datadir: str | None = None  # default: a directory under the system temp dir
     # Netflix jobs
     cache_ttl_seconds: float = 6 * 3600.0
     title_stale_after_seconds: float = 7 * 24 * 3600.0
@@ -108,21 +110,15 @@ class Settings:
             topic_prefix=env.get("TOPIC_PREFIX", d.topic_prefix),
             topic_partitions=_int(env, "TOPIC_PARTITIONS", d.topic_partitions, minimum=1),
             app_id=env.get("APP_ID") or d.app_id,
-            worker_web_port=_int(env, "WORKER_WEB_PORT", d.worker_web_port, minimum=0),
+            faust_datadir=env.get("FAUST_DATADIR") or None,
             cache_ttl_seconds=_float(env, "CACHE_TTL_SECONDS", d.cache_ttl_seconds),
-            title_stale_after_seconds=_float(
-                env, "TITLE_STALE_AFTER_SECONDS", d.title_stale_after_seconds
-            ),
+            title_stale_after_seconds=_float(env, "TITLE_STALE_AFTER_SECONDS", d.title_stale_after_seconds),
             scrape_timeout_seconds=_float(env, "SCRAPE_TIMEOUT_SECONDS", d.scrape_timeout_seconds),
             scrape_max_attempts=_int(env, "SCRAPE_MAX_ATTEMPTS", d.scrape_max_attempts, minimum=1),
             scrape_backoff_seconds=_float(env, "SCRAPE_BACKOFF_SECONDS", d.scrape_backoff_seconds),
-            job_wait_timeout_seconds=_float(
-                env, "JOB_WAIT_TIMEOUT_SECONDS", d.job_wait_timeout_seconds
-            ),
+            job_wait_timeout_seconds=_float(env, "JOB_WAIT_TIMEOUT_SECONDS", d.job_wait_timeout_seconds),
             accept_language=env.get("ACCEPT_LANGUAGE") or d.accept_language,
-            projection_wait_seconds=_float(
-                env, "PROJECTION_WAIT_SECONDS", d.projection_wait_seconds
-            ),
+            projection_wait_seconds=_float(env, "PROJECTION_WAIT_SECONDS", d.projection_wait_seconds),
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -141,7 +137,6 @@ class Settings:
             "TOPIC_PREFIX": self.topic_prefix,
             "TOPIC_PARTITIONS": str(self.topic_partitions),
             "APP_ID": self.app_id,
-            "WORKER_WEB_PORT": str(self.worker_web_port),
             "CACHE_TTL_SECONDS": repr(self.cache_ttl_seconds),
             "TITLE_STALE_AFTER_SECONDS": repr(self.title_stale_after_seconds),
             "SCRAPE_TIMEOUT_SECONDS": repr(self.scrape_timeout_seconds),
@@ -153,4 +148,6 @@ class Settings:
         }
         if self.jwt_public_key:
             env["JWT_PUBLIC_KEY"] = self.jwt_public_key
+        if self.faust_datadir:
+            env["FAUST_DATADIR"] = self.faust_datadir
         return env

@@ -63,7 +63,7 @@ def isolated_settings(services: Any, **overrides: Any) -> Settings:
         "mongodb_database": f"db_{name}",
         "topic_prefix": f"{name}.",
         "api_keys": frozenset({"test-key"}),
-        "jwt_secret": "test-secret-" + name,
+        "jwt_secret": f"test-secret-{name}-0123456789abcdef",
         "host": "127.0.0.1",
         "port": free_port(),
         "scrape_backoff_seconds": 0.05,

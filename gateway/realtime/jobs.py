@@ -75,6 +75,9 @@ def emits_from_document(doc: Doc) -> list[Emit]:
 class TrackedJob:
     events: dict[int, Envelope] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    # Sequences already delivered from the read model (not held as events here): a later copy
+    # of one of them from the log must not be emitted again.
+    delivered: set[int] = field(default_factory=set)
 
     def ordered(self) -> list[Envelope]:
         return [self.events[s] for s in sorted(self.events)]
@@ -165,7 +168,7 @@ class JobFanout:
         else:
             self._jobs.move_to_end(job_id)
         seq = event.sequence or 0
-        if seq in job.events:
+        if seq in job.events or seq in job.delivered:
             return False
         job.events[seq] = event
         if job.terminal is not None:
@@ -187,10 +190,12 @@ class JobFanout:
         self._track(event)
 
     def tracked(self, job_id: str) -> TrackedJob | None:
-        return self._jobs.get(job_id)
+        """The job as this process has seen it in the log (None if it has seen no event of it)."""
+        job = self._jobs.get(job_id)
+        return job if job is not None and job.events else None
 
     async def wait_done(self, job_id: str, timeout: float) -> TrackedJob | None:
-        job = self._jobs.get(job_id)
+        job = self.tracked(job_id)
         if job is None:
             return None
         try:
@@ -200,7 +205,7 @@ class JobFanout:
         return job
 
     async def _wait_known(self, job_id: str, timeout: float) -> bool:
-        if job_id in self._jobs:
+        if self.tracked(job_id) is not None:
             return True
         waiter = self._known.setdefault(job_id, asyncio.Event())
         try:
@@ -212,7 +217,7 @@ class JobFanout:
 
     # -- Socket.IO ------------------------------------------------------------------------
     async def subscribe(self, sid: str, job_id: str) -> dict[str, Any]:
-        if job_id not in self._jobs:
+        if self.tracked(job_id) is None:
             doc = await get_job(self.store, job_id)
             if doc is None and not await self._wait_known(job_id, 1.5):
                 doc = await get_job(self.store, job_id)
@@ -222,7 +227,7 @@ class JobFanout:
             doc = None
         async with self._lock:
             await self.sio.enter_room(sid, room(job_id))
-            job = self._jobs.get(job_id)
+            job = self.tracked(job_id)
             if job is not None:
                 emits = [e for ev in job.ordered() for e in emits_for(ev)]
                 status = job.last.data.status.value  # type: ignore[attr-defined]
@@ -230,6 +235,8 @@ class JobFanout:
                 assert doc is not None  # noqa: S101
                 emits = emits_from_document(doc)
                 status = doc.get("status", "pending")
+                seeded = self._jobs.setdefault(job_id, TrackedJob())
+                seeded.delivered.update(s["sequence"] for s in doc.get("steps", []))
             for name, payload in emits:
                 await self.sio.emit(name, payload, to=sid)
         return {"ok": True, "jobId": job_id, "status": status}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streams.events.catalog import CATALOG, EventCatalog, latest_version
 from streams.events.codec import decode, decode_json, encode, to_wire
-from streams.events.envelope import Envelope, new_event, utc_ms, format_time, parse_time
+from streams.events.envelope import Envelope, format_time, new_event, parse_time, utc_ms
 
 __all__ = [
     "CATALOG",

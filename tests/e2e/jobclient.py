@@ -11,7 +11,6 @@ import httpx
 import socketio
 
 
-
 @dataclass
 class JobClient:
     base_url: str

@@ -19,7 +19,14 @@ from streams.settings import Settings
 from streams.topics import title_key
 from tests.e2e.jobclient import JobClient
 from tests.fakes.netflix_server import FakeNetflix
-from tests.support import ServiceProcess, eventually, free_port, isolated_settings, start_gateway, start_worker
+from tests.support import (
+    ServiceProcess,
+    eventually,
+    free_port,
+    isolated_settings,
+    start_gateway,
+    start_worker,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -268,3 +275,30 @@ async def test_rest_contract(stack: Stack) -> None:
         assert preflight.status_code == 204
         assert preflight.headers["Access-Control-Allow-Origin"] == "*"
         assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
+
+
+async def test_a_gateway_that_never_saw_the_job_serves_it_from_the_read_model(
+    stack: Stack, client: JobClient
+) -> None:
+    tid = new_title_id()
+    stack.netflix.add_title(f"/tr/title/{tid}", title="Before", year=2016)
+    job = await client.run_job(url_for(tid))
+    await client.finished(job)
+    await eventually(lambda: stack.store.jobs.find_one({"_id": job, "status": "completed"}),
+                     what="the projected job")
+    later = await start_gateway(replace(stack.settings, port=free_port()), stack.log_dir)
+    try:
+        fresh = await JobClient(f"http://127.0.0.1:{later.settings.port}", "test-key").connect()
+        try:
+            ack = await fresh.subscribe(job)
+            assert ack == {"ok": True, "jobId": job, "status": "completed"}
+            await fresh.finished(job)
+            assert fresh.progress(job) == [0, 10, 30, 50, 80, 100]
+            assert fresh.terminal(job) == client.terminal(job)
+            r = await fresh.http.get(f"/api/jobs/{job}", headers={"X-API-Key": "test-key"})  # type: ignore[union-attr]
+            assert r.json()["data"]["status"] == "completed"
+            assert r.json()["data"]["data"]["title"] == "Before"
+        finally:
+            await fresh.close()
+    finally:
+        later.stop()

@@ -36,19 +36,34 @@ async def producer(settings: Settings) -> AsyncIterator[AIOKafkaProducer]:
 
 
 def _created(job_id: str) -> bytes:
-    return encode(new_event(
-        JobCreated(job_id=job_id, url="https://www.netflix.com/tr/title/81616256", country="tr",
-                   title_id="81616256"),
-        key=job_id, sequence=1,
-    ))
+    return encode(
+        new_event(
+            JobCreated(
+                job_id=job_id,
+                url="https://www.netflix.com/tr/title/81616256",
+                country="tr",
+                title_id="81616256",
+            ),
+            key=job_id,
+            sequence=1,
+        )
+    )
 
 
 def _progress(job_id: str, seq: int, step: JobStep, progress: int) -> bytes:
-    return encode(new_event(
-        JobProgress(job_id=job_id, progress=progress, status=JobStatus.PROCESSING,
-                    step="Checking cache", step_code=step),
-        key=job_id, sequence=seq,
-    ))
+    return encode(
+        new_event(
+            JobProgress(
+                job_id=job_id,
+                progress=progress,
+                status=JobStatus.PROCESSING,
+                step="Checking cache",
+                step_code=step,
+            ),
+            key=job_id,
+            sequence=seq,
+        )
+    )
 
 
 async def test_event_reaches_mongodb_through_a_faust_agent(
@@ -73,25 +88,44 @@ async def test_event_reaches_mongodb_through_a_faust_agent(
 
 
 async def test_poison_records_go_to_the_dlq_and_the_next_record_is_processed(
-    worker: ServiceProcess, producer: AIOKafkaProducer, topics: TopicNames, store: MongoStore,
+    worker: ServiceProcess,
+    producer: AIOKafkaProducer,
+    topics: TopicNames,
+    store: MongoStore,
     settings: Settings,
 ) -> None:
-    unknown_type = json.dumps({"id": "e1", "type": "job.exploded", "version": 1, "key": "job-2",
-                               "occurredAt": "2026-01-01T00:00:00.000Z", "data": {}}).encode()
+    unknown_type = json.dumps(
+        {
+            "id": "e1",
+            "type": "job.exploded",
+            "version": 1,
+            "key": "job-2",
+            "occurredAt": "2026-01-01T00:00:00.000Z",
+            "data": {},
+        }
+    ).encode()
     bad_payload = json.loads(_created("job-2"))
     del bad_payload["data"]["url"]
-    await producer.send_and_wait(topics.job_events, b"\x00not json{", key=b"job-2",
-                                 headers=[("trace", b"abc")])
+    await producer.send_and_wait(
+        topics.job_events, b"\x00not json{", key=b"job-2", headers=[("trace", b"abc")]
+    )
     await producer.send_and_wait(topics.job_events, unknown_type, key=b"job-2")
     await producer.send_and_wait(topics.job_events, json.dumps(bad_payload).encode(), key=b"job-2")
     await producer.send_and_wait(topics.job_events, _created("job-2"), key=b"job-2")
 
-    doc = await eventually(lambda: store.jobs.find_one({"_id": "job-2"}), timeout=60,
-                           what="the good record after the poison ones")
+    doc = await eventually(
+        lambda: store.jobs.find_one({"_id": "job-2"}),
+        timeout=60,
+        what="the good record after the poison ones",
+    )
     assert doc["status"] == "pending"
 
-    consumer = AIOKafkaConsumer(dlq_name(topics.job_events), bootstrap_servers=settings.kafka_bootstrap_servers,
-                                auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        dlq_name(topics.job_events),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        auto_offset_reset="earliest",
+        group_id=None,
+    )
     await consumer.start()
     try:
         records = []

@@ -10,14 +10,26 @@ import pytest
 from projections import jobs, titles
 from streams.events import Envelope, new_event
 from streams.events.netflix import (
-    JobCompleted, JobCreated, JobError, JobFailed, JobProgress, JobStatus, JobStep, TitleData,
+    JobCompleted,
+    JobCreated,
+    JobError,
+    JobFailed,
+    JobProgress,
+    JobStatus,
+    JobStep,
+    TitleData,
     TitleScraped,
 )
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-TITLE = TitleData(title="A Man Called Otto", year=2022, title_id="81616256", country="tr",
-                  url="https://www.netflix.com/tr/title/81616256")
+TITLE = TitleData(
+    title="A Man Called Otto",
+    year=2022,
+    title_id="81616256",
+    country="tr",
+    url="https://www.netflix.com/tr/title/81616256",
+)
 
 
 def ev(data: object, seq: int, minutes: int = 0, key: str = "j1") -> Envelope:
@@ -26,7 +38,9 @@ def ev(data: object, seq: int, minutes: int = 0, key: str = "j1") -> Envelope:
 
 def job_events() -> list[Envelope]:
     def progress(step: JobStep, p: int) -> JobProgress:
-        return JobProgress(job_id="j1", progress=p, status=JobStatus.PROCESSING, step=step.value, step_code=step)
+        return JobProgress(
+            job_id="j1", progress=p, status=JobStatus.PROCESSING, step=step.value, step_code=step
+        )
 
     return [
         ev(JobCreated(job_id="j1", url="u", country="tr", title_id="81616256"), 1, 0),
@@ -68,8 +82,9 @@ def test_order_does_not_change_the_document() -> None:
 
 
 def test_failed_job_keeps_the_error() -> None:
-    events = job_events()[:2] + [ev(JobFailed(job_id="j1", error=JobError(code="TIMEOUT", message="slow"),
-                                              progress=50), 3, 2)]
+    events = job_events()[:2] + [
+        ev(JobFailed(job_id="j1", error=JobError(code="TIMEOUT", message="slow"), progress=50), 3, 2)
+    ]
     state = fold(events)
     assert state["status"] == "failed"
     assert state["error"] == {"code": "TIMEOUT", "message": "slow"}
@@ -78,8 +93,17 @@ def test_failed_job_keeps_the_error() -> None:
 
 def test_titles_keep_the_newest_scrape() -> None:
     def scraped(minutes: int, name: str) -> Envelope:
-        return ev(TitleScraped(country="tr", title_id="81616256", scraped_at=T0 + timedelta(minutes=minutes),
-                               title=TITLE.model_copy(update={"title": name})), 0, minutes, key="tr:81616256")
+        return ev(
+            TitleScraped(
+                country="tr",
+                title_id="81616256",
+                scraped_at=T0 + timedelta(minutes=minutes),
+                title=TITLE.model_copy(update={"title": name}),
+            ),
+            0,
+            minutes,
+            key="tr:81616256",
+        )
 
     new, old = scraped(10, "new"), scraped(5, "old")
     assert titles.doc_id(new) == "tr:81616256"
