@@ -12,10 +12,12 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from aiohttp import web
 from bson import ObjectId
+from pydantic import BaseModel
 
 from gateway.auth import User
 from gateway.context import CTX, Context
@@ -152,32 +154,41 @@ async def create(request: web.Request) -> web.Response:
     return ok(to_dto(doc, Role.HOST.value), status=201, request=request)
 
 
-async def start(request: web.Request) -> web.Response:
+async def _transition(
+    request: web.Request,
+    check: Callable[[Doc | None, str, str], object],
+    payload: Callable[[str, datetime], BaseModel],
+    reached: Callable[[Doc], bool],
+) -> web.Response:
+    """A creator-only lifecycle command: check it, append its event, answer with the fresh DTO
+    once the read model shows it (202 if it does not in time)."""
     ctx = request.app[CTX]
     user = _user(ctx, request)
     live_stream_id = _path_id(request)
-    commands.check_start(await load_stream(ctx, live_stream_id), user.id, live_stream_id)
-    event = new_event(StreamStarted(live_stream_id=live_stream_id, started_at=ctx.clock()),
-                      key=live_stream_id, clock=ctx.clock, ids=ctx.ids)
+    check(await load_stream(ctx, live_stream_id), user.id, live_stream_id)
+    event = new_event(payload(live_stream_id, ctx.clock()), key=live_stream_id, clock=ctx.clock,
+                      ids=ctx.ids)
     await ctx.events.append(ctx.topics.livestream_events, event)
-    doc = await _until_stream(ctx, live_stream_id, lambda d: d.get("startedAt") is not None)
+    doc = await _until_stream(ctx, live_stream_id, reached)
     if doc is None:
         return _accepted(request, live_stream_id)
     return ok(to_dto(doc, Role.HOST.value), request=request)
+
+
+async def start(request: web.Request) -> web.Response:
+    return await _transition(
+        request, commands.check_start,
+        lambda sid, now: StreamStarted(live_stream_id=sid, started_at=now),
+        lambda d: d.get("startedAt") is not None,
+    )
 
 
 async def end(request: web.Request) -> web.Response:
-    ctx = request.app[CTX]
-    user = _user(ctx, request)
-    live_stream_id = _path_id(request)
-    commands.check_end(await load_stream(ctx, live_stream_id), user.id, live_stream_id)
-    event = new_event(StreamEnded(live_stream_id=live_stream_id, ended_at=ctx.clock()),
-                      key=live_stream_id, clock=ctx.clock, ids=ctx.ids)
-    await ctx.events.append(ctx.topics.livestream_events, event)
-    doc = await _until_stream(ctx, live_stream_id, lambda d: d.get("endedAt") is not None)
-    if doc is None:
-        return _accepted(request, live_stream_id)
-    return ok(to_dto(doc, Role.HOST.value), request=request)
+    return await _transition(
+        request, commands.check_end,
+        lambda sid, now: StreamEnded(live_stream_id=sid, ended_at=now),
+        lambda d: d.get("endedAt") is not None,
+    )
 
 
 async def delete(request: web.Request) -> web.Response:
