@@ -13,6 +13,7 @@ from typing import Any
 from streams import topics
 from streams.events.catalog import CATALOG
 from streams.events.docs import schema_name
+from streams.events.netflix import TitleData
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"
 
@@ -71,8 +72,6 @@ for _ns, _channel in (("/live-stream", "live-stream"), ("/stream-chat", "stream-
 
 
 def build() -> dict[str, Any]:
-    from streams.events.netflix import TitleData
-
     channels: dict[str, Any] = {}
     operations: dict[str, Any] = {}
     messages: dict[str, Any] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -72,8 +73,6 @@ class EventLog:
 
     async def check(self, timeout: float = 3.0) -> None:
         """Raise UnavailableError unless the broker answers a metadata request in time."""
-        import asyncio
-
         client = self._producer.client
         try:
             ok = await asyncio.wait_for(client.fetch_all_metadata(), timeout)

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from streams.errors import AppError, ErrorCode
+from streams.errors import AppError, ErrorCode, ValidationError
 from streams.events import format_time
 
 log = logging.getLogger(__name__)
@@ -110,8 +110,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 async def read_json_object(request: web.Request, *, max_bytes: int = 64 * 1024) -> dict[str, Any]:
     """The body as a JSON object, or a 400 that says what is wrong with it."""
-    from streams.errors import ValidationError
-
     if request.content_length is not None and request.content_length > max_bytes:
         raise AppError(f"body larger than {max_bytes} bytes", code=ErrorCode.PAYLOAD_TOO_LARGE)
     raw = await request.content.read(max_bytes + 1)

@@ -59,6 +59,3 @@ class TopicNames:
     def dlq(self, topic: str) -> str:
         """The dead-letter topic of a public topic name (prefixed like it)."""
         return dlq_name(self.name(topic))
-
-    def all(self) -> tuple[str, ...]:
-        return tuple(self.name(t) for t in ALL_TOPICS)
