@@ -1,132 +1,251 @@
-"""Run a pure `apply(state, event)` read model against MongoDB: read, fold, write if changed."""
+"""The one write path of the read models: fold a batch with a pure `apply`, write it once.
+
+The worker's agents and `rebuild` both hand a batch of (event, log position) pairs to a
+projector. It reads every document the batch touches in one query per collection, folds the
+events in log order with the read model's pure `apply`, and writes what changed with one
+ordered `bulk_write`; only then does the caller let the offsets commit.
+
+Exactly-once effect on at-least-once delivery: every document records the log position
+(`topic`, `partition`, `offset`) it has applied up to, as pyeventsourcing's tracking records do.
+An event at or below that position is skipped, so a batch redelivered after a crash (written,
+not yet committed) changes nothing. All events of one document share a key, hence a partition,
+so one offset per document is enough.
+
+Writes are compare-and-set on that position (a replace matches only the version that was read;
+a new document is an insert), so two consumers that briefly own one partition during a
+rebalance cannot overwrite each other: the loser gets a retryable conflict and refolds.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import logging
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
+from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from projections.store import Doc, mongo_errors
+from projections.store import Doc, mongo_errors, translate
+from streams.errors import AppError, ErrorCode, UnavailableError
 from streams.events import Envelope
-from streams.pipeline import RecordMeta
+from streams.pipeline import Batch, Rejected, RecordMeta
+
+log = logging.getLogger(__name__)
+
+POSITION = "position"
+DUPLICATE_KEY = 11000
 
 Apply = Callable[[Doc | None, Envelope], Doc | None]
+Projector = Callable[[Batch], Awaitable[Rejected]]
 
 
-@dataclass(frozen=True, slots=True)
+def position_of(meta: RecordMeta) -> Doc:
+    return {"topic": meta.topic, "partition": meta.partition, "offset": meta.offset}
+
+
+def applied(doc: Doc | None, meta: RecordMeta) -> bool:
+    """True when `doc` already reflects the record at `meta` (same partition, offset at or
+    past it). Documents written before positions named their topic count as this topic's."""
+    pos = doc.get(POSITION) if doc is not None else None
+    if not isinstance(pos, dict):
+        return False
+    return (
+        pos.get("topic", meta.topic) == meta.topic
+        and pos.get("partition") == meta.partition
+        and int(pos.get("offset", -1)) >= meta.offset
+    )
+
+
+def advance(doc: Doc | None, meta: RecordMeta) -> Doc:
+    """The position after applying `meta` to `doc`: never moves back within a partition (a
+    catch-up may re-apply an earlier record, see `skip_applied`)."""
+    new = position_of(meta)
+    old = doc.get(POSITION) if doc is not None else None
+    if (
+        isinstance(old, dict)
+        and old.get("topic", meta.topic) == meta.topic
+        and old.get("partition") == meta.partition
+        and int(old.get("offset", -1)) > meta.offset
+    ):
+        new["offset"] = int(old["offset"])
+    return new
+
+
+def reject(rejected: Rejected, index: int, event: Envelope, exc: Exception) -> None:
+    """Record that one event cannot be applied (it goes to the DLQ; the batch goes on)."""
+    if isinstance(exc, AppError) and exc.retryable:
+        raise exc
+    if not isinstance(exc, AppError):
+        log.exception("fold failed event_id=%s type=%s", event.id, event.type, exc_info=exc)
+        exc = AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR)
+    rejected.append((index, exc))
+
+
+class DocCache:
+    """Documents a sole writer (a rebuild filling its own collection) has read or written.
+
+    While nothing has been evicted, a miss means the document does not exist yet, so a rebuild
+    reads nothing back for new entities. Any failed write clears it (what was written is then
+    unknown)."""
+
+    def __init__(self, max_docs: int = 200_000) -> None:
+        self.max_docs = max_docs
+        self.docs: OrderedDict[str, Doc | None] = OrderedDict()
+        self.complete = True  # no eviction yet: a miss is a document that does not exist
+
+    def clear(self) -> None:
+        self.docs.clear()
+        self.complete = False
+
+    def put(self, key: str, doc: Doc | None) -> None:
+        self.docs[key] = doc
+        self.docs.move_to_end(key)
+        while len(self.docs) > self.max_docs:
+            self.docs.popitem(last=False)
+            self.complete = False
+
+
+@dataclass
+class Documents:
+    """The documents of one collection that one batch touches: as read, and as folded."""
+
+    collection: AsyncCollection[Doc]
+    cache: DocCache | None = None
+    base: dict[str, Doc | None] = field(default_factory=dict)  # as stored before this batch
+    current: dict[str, Doc | None] = field(default_factory=dict)
+    dirty: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
+
+    async def load(self, keys: Iterable[str]) -> None:
+        missing = [k for k in dict.fromkeys(keys) if k not in self.current]
+        if self.cache is not None:
+            unknown = []
+            for key in missing:
+                if key in self.cache.docs:
+                    self.base[key] = self.current[key] = self.cache.docs[key]
+                elif self.cache.complete:
+                    self.base[key] = self.current[key] = None
+                else:
+                    unknown.append(key)
+            missing = unknown
+        if not missing:
+            return
+        async with mongo_errors(f"read {self.collection.name}"):
+            found = {d["_id"]: d async for d in self.collection.find({"_id": {"$in": missing}})}
+        for key in missing:
+            self.base[key] = self.current[key] = found.get(key)
+
+    def get(self, key: str) -> Doc | None:
+        return self.current.get(key)
+
+    def put(self, key: str, doc: Doc) -> None:
+        self.current[key] = doc
+        self.dirty[key] = None
+
+    def changed(self) -> list[Doc]:
+        return [d for k in self.dirty if (d := self.current[k]) is not None]
+
+    async def write(self) -> int:
+        """One ordered bulk write of every changed document (compare-and-set on `position`)."""
+        ops: list[Any] = []
+        replaces = 0
+        for key in self.dirty:
+            doc = self.current[key]
+            if doc is None:
+                continue
+            base = self.base.get(key)
+            if base is None:
+                ops.append(InsertOne(doc))
+            else:
+                ops.append(ReplaceOne({"_id": key, POSITION: base.get(POSITION)}, doc))
+                replaces += 1
+        if not ops:
+            return 0
+        what = f"write {self.collection.name}"
+        try:
+            result = await self.collection.bulk_write(ops, ordered=True)
+        except (BulkWriteError, DuplicateKeyError) as exc:
+            self._forget()
+            if _duplicate_key(exc):
+                raise UnavailableError(f"{what}: a document appeared concurrently") from exc
+            raise translate(exc, what) from exc
+        except PyMongoError as exc:
+            self._forget()
+            raise translate(exc, what) from exc
+        except BaseException:
+            self._forget()
+            raise
+        if result.matched_count < replaces:
+            self._forget()
+            raise UnavailableError(
+                f"{what}: {replaces - result.matched_count} documents changed concurrently"
+            )
+        if self.cache is not None:
+            for key in self.dirty:
+                self.cache.put(key, self.current[key])
+            for key, doc in self.base.items():
+                if key not in self.dirty:
+                    self.cache.put(key, doc)
+        self.base.update((k, self.current[k]) for k in self.dirty)
+        self.dirty.clear()
+        return len(ops)
+
+    def _forget(self) -> None:
+        if self.cache is not None:
+            self.cache.clear()
+
+
+def _duplicate_key(exc: PyMongoError) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    details = getattr(exc, "details", None) or {}
+    return any(e.get("code") == DUPLICATE_KEY for e in details.get("writeErrors", []))
+
+
+@dataclass
 class DocumentFold:
-    """One document per entity (`_id` from the event); `apply` decides, this class only does I/O.
+    """One document per entity (`_id` from the event); `apply` decides, this class does I/O.
 
-    The read-fold-write is safe because one partition (so one entity) is folded by one agent at a
-    time; `apply` itself is idempotent, so a redelivered or replayed event changes nothing.
-    """
+    `skip_applied=False` re-applies records at or below a document's position: only the
+    catch-up after a rebuild's alias switch wants that (records the live worker folded into the
+    old collection during its alias cache period); the folds are idempotent and
+    order-insensitive, so re-applying is safe for them."""
 
-    collection: Callable[[], AsyncCollection[Doc]]
+    collection: Callable[[], Awaitable[AsyncCollection[Doc]]]
     doc_id: Callable[[Envelope], str | None]
     apply: Apply
+    skip_applied: bool = True
+    cache: DocCache | None = None
 
-    async def __call__(self, event: Envelope, meta: RecordMeta) -> None:
-        key = self.doc_id(event)
-        if key is None:
-            return
-        coll = self.collection()
-        async with mongo_errors(f"read {coll.name}"):
-            state = await coll.find_one({"_id": key})
-        new = self.apply(state, event)
-        if new is None or new == state:
-            return
-        new = {**new, "_id": key, "position": {"partition": meta.partition, "offset": meta.offset}}
-        async with mongo_errors(f"write {coll.name}"):
-            await coll.replace_one({"_id": key}, new, upsert=True)
+    async def __call__(self, batch: Batch) -> Rejected:
+        rejected: Rejected = []
+        keyed: list[tuple[int, str, Envelope, RecordMeta]] = []
+        for index, (event, meta) in enumerate(batch):
+            try:
+                key = self.doc_id(event)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not sink the batch
+                reject(rejected, index, event, exc)
+                continue
+            if key is not None:
+                keyed.append((index, key, event, meta))
+        if not keyed:
+            return rejected
+        docs = Documents(await self.collection(), self.cache)
+        await docs.load(key for _, key, _, _ in keyed)
+        for index, key, event, meta in keyed:
+            state = docs.get(key)
+            if self.skip_applied and applied(state, meta):
+                continue
+            try:
+                new = self.apply(state, event)
+            except Exception as exc:  # noqa: BLE001 - dead-letter this event, fold the rest
+                reject(rejected, index, event, exc)
+                continue
+            if new is None or new == state:
+                continue
+            docs.put(key, {**new, "_id": key, POSITION: advance(state, meta)})
+        await docs.write()
+        return rejected
 
-    def batched(self) -> BatchedFold:
-        """The same fold for replays: buffer events, then one `$in` read and one bulk write."""
-        return BatchedFold(self)
-
-
-class BatchedFold:
-    """The fold for a rebuild, whose target collection nobody else writes (write-behind).
-
-    `flush` folds buffered (event, meta) pairs in order with the same pure `apply`, keeping the
-    documents in a bounded LRU cache; a document is written when the cache evicts it and at
-    `finish` (the end of a replayed span), so most documents are written once, with a bulk
-    insert. Why: on FerretDB v1 (SQLite) every update or delete by `_id` scans the collection
-    and only inserts are cheap; on MongoDB this is simply fewer round trips. A document evicted
-    and met again is read back by `_id` and rewritten with delete + insert (not atomic, which is
-    fine here: nothing reads the new collection before the rebuild switches to it).
-    Flushes are serialised, so a later batch always sees what an earlier one folded."""
-
-    def __init__(self, fold: DocumentFold, *, max_cached: int = 200_000) -> None:
-        self.fold = fold
-        self.max_cached = max_cached
-        self._pending: list[tuple[Envelope, RecordMeta]] = []
-        self._cache: OrderedDict[str, Doc | None] = OrderedDict()
-        self._dirty: set[str] = set()
-        self._stored: set[str] = set()  # ids present in the collection
-        self._evicted = False  # until the cache forgets something, a miss means "not written yet"
-        self._lock = asyncio.Lock()
-        self.written = 0
-
-    async def __call__(self, event: Envelope, meta: RecordMeta) -> None:
-        self._pending.append((event, meta))
-
-    async def _state(self, coll: AsyncCollection[Doc], key: str) -> Doc | None:
-        if key in self._cache:
-            self._cache.move_to_end(key)
-            return self._cache[key]
-        if not self._evicted:
-            return None
-        async with mongo_errors(f"read {coll.name}"):
-            doc = await coll.find_one({"_id": key})
-        if doc is not None:
-            self._stored.add(key)
-        return doc
-
-    async def flush(self) -> None:
-        """Fold what is buffered; write only what the cache evicts."""
-        async with self._lock:
-            pending, self._pending = self._pending, []
-            coll = self.fold.collection()
-            for event, meta in pending:
-                key = self.fold.doc_id(event)
-                if key is None:
-                    continue
-                state = await self._state(coll, key)
-                new = self.fold.apply(state, event)
-                if new is not None and new != state:
-                    state = {**new, "_id": key,
-                             "position": {"partition": meta.partition, "offset": meta.offset}}
-                    self._dirty.add(key)
-                self._cache[key] = state
-                self._cache.move_to_end(key)
-            evicted: dict[str, Doc] = {}
-            while len(self._cache) > self.max_cached:
-                key, doc = self._cache.popitem(last=False)
-                self._evicted = True
-                if key in self._dirty and doc is not None:
-                    evicted[key] = doc
-                self._dirty.discard(key)
-            await self._write(coll, evicted)
-
-    async def finish(self) -> None:
-        """Fold what is buffered and write every document not written yet."""
-        await self.flush()
-        async with self._lock:
-            coll = self.fold.collection()
-            docs = {k: d for k in self._dirty if (d := self._cache.get(k)) is not None}
-            self._dirty.clear()
-            await self._write(coll, docs)
-
-    async def _write(self, coll: AsyncCollection[Doc], docs: dict[str, Doc]) -> None:
-        if not docs:
-            return
-        again = [k for k in docs if k in self._stored]
-        async with mongo_errors(f"write {coll.name}"):
-            if again:
-                await coll.delete_many({"_id": {"$in": again}})
-            await coll.insert_many(list(docs.values()), ordered=False)
-        self._stored.update(docs)
-        self.written += len(docs)

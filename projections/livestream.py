@@ -1,8 +1,8 @@
 """The live-stream projection: `livestream.events` -> `live_streams` + `stream_history`.
 
 `plan` is pure: given one event and the documents it touches, it says what to write. The
-worker's handler (`livestream_handler`) reads those documents from MongoDB and executes the
-plan; `MemoryModel` executes the same plan on dicts (unit tests, the benchmark's reference).
+worker's projector (`LivestreamFold`) reads those documents for a whole batch and executes the
+plans; `MemoryModel` executes the same plans on dicts (unit tests, the benchmark's reference).
 
 Write order is part of the design: participation documents first, the stream document last.
 So once a stream document shows an end or a delete, every participation already shows it
@@ -14,15 +14,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo import UpdateMany
 
 from projections import livestream_history as history
 from projections import livestream_streams as streams
-from projections.store import Doc, MongoStore, mongo_errors, translate
-from streams.errors import AppError, ErrorCode, UnavailableError
+from projections.fold import POSITION, Documents, advance, applied, reject
+from projections.store import Doc, MongoStore, mongo_errors
+from streams.errors import AppError, ErrorCode
 from streams.events import Envelope
-from streams.pipeline import Handler, RecordMeta
+from streams.pipeline import Batch, Rejected, RecordMeta
 
 LIVESTREAM_TYPES = frozenset({
     "stream.created", "stream.updated", "stream.started", "stream.ended", "stream.deleted",
@@ -32,16 +32,13 @@ LIVESTREAM_TYPES = frozenset({
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What one event changes. `stream`/`participation` are None when unchanged (`*_is_new`
-    when there was no document: an insert, cheaper than a replace); `sync` is the facts every
-    participation of the stream must carry (ended/deleted events only)."""
+    """What one event changes. `stream`/`participation` are None when unchanged; `sync` is the
+    facts every participation of the stream must carry (ended/deleted events only)."""
 
     live_stream_id: str
     stream: Doc | None = None
     participation: Doc | None = None
     sync: Doc | None = None
-    stream_is_new: bool = False
-    participation_is_new: bool = False
 
 
 def stream_id_of(event: Envelope) -> str | None:
@@ -75,53 +72,74 @@ def plan(event: Envelope, stream_state: Doc | None, participation_state: Doc | N
         stream=new if new != old else None,
         participation=new_part if new_part is not None and new_part != old_part else None,
         sync=history.facts(new) if event.type in history.FACT_EVENTS else None,
-        stream_is_new=stream_state is None,
-        participation_is_new=participation_state is None,
     )
 
 
-def livestream_handler(store: MongoStore) -> Handler:
-    """The worker's handler: read, plan, write (participations first, the stream last)."""
+@dataclass
+class LivestreamFold:
+    """The projector of `livestream.events`: one batch, read once, written once per collection.
 
-    async def handle(event: Envelope, meta: RecordMeta) -> None:
-        live_stream_id = stream_id_of(event)
-        if live_stream_id is None:
-            return
-        part_id = participation_id(event)
-        async with mongo_errors("read live stream"):
-            stream_state = await store.streams.find_one({"_id": live_stream_id})
-            part_state = (await store.history.find_one({"_id": part_id})
-                          if part_id is not None else None)
-        todo = plan(event, stream_state, part_state)
-        if todo is None:
-            return
-        if todo.participation is not None:
-            await _put(store.history, todo.participation, todo.participation_is_new)
-        if todo.sync is not None:
-            async with mongo_errors("write stream history"):
-                await store.history.update_many({"liveStreamId": live_stream_id},
-                                                {"$set": todo.sync})
-        if todo.stream is not None:
-            doc = {**todo.stream, "position": {"partition": meta.partition, "offset": meta.offset}}
-            await _put(store.streams, doc, todo.stream_is_new)
+    Participations are written first (one bulk write), then each ended or deleted stream's
+    facts are copied into all its participations (one `update_many` per stream, served by the
+    `liveStreamId` index), then the stream documents. A crash anywhere in between is repaired by
+    the redelivery: a document skips what its position says it has applied, the stream document
+    (written last) has not, so its facts are copied again (a `$set` of values, not a counter).
+    """
 
-    return handle
+    store: MongoStore
+    skip_applied: bool = True
 
-
-async def _put(collection: AsyncCollection[Doc], doc: Doc, is_new: bool) -> None:
-    """Insert a document that did not exist when it was read, else replace it whole."""
-    what = f"write {collection.name}"
-    try:
-        if is_new:
-            await collection.insert_one(doc)
-        else:
-            await collection.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-    except DuplicateKeyError as exc:
-        # Someone wrote it between our read and our insert (only while a rebalance hands the
-        # partition over): retryable, so the pipeline runs the handler again on fresh reads.
-        raise UnavailableError(f"{what}: {doc['_id']} appeared concurrently") from exc
-    except PyMongoError as exc:
-        raise translate(exc, what) from exc
+    async def __call__(self, batch: Batch) -> Rejected:
+        rejected: Rejected = []
+        items: list[tuple[int, str, str | None, Envelope, RecordMeta]] = []
+        for index, (event, meta) in enumerate(batch):
+            try:
+                live_stream_id = stream_id_of(event)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not sink the batch
+                reject(rejected, index, event, exc)
+                continue
+            if live_stream_id is not None:
+                items.append((index, live_stream_id, participation_id(event), event, meta))
+        if not items:
+            return rejected
+        streams = Documents(await self.store.streams())
+        history = Documents(await self.store.history())
+        await streams.load(sid for _, sid, _, _, _ in items)
+        await history.load(pid for _, _, pid, _, _ in items if pid is not None)
+        synced: dict[str, Doc] = {}
+        for index, sid, pid, event, meta in items:
+            stream_state = streams.get(sid)
+            part_state = history.get(pid) if pid is not None else None
+            stream_done = self.skip_applied and applied(stream_state, meta)
+            part_done = pid is None or (self.skip_applied and applied(part_state, meta))
+            if stream_done and part_done:
+                continue
+            try:
+                todo = plan(event, stream_state, part_state)
+            except Exception as exc:  # noqa: BLE001 - dead-letter this event, fold the rest
+                reject(rejected, index, event, exc)
+                continue
+            if todo is None:
+                continue
+            if pid is not None and todo.participation is not None and not part_done:
+                history.put(pid, {**todo.participation, POSITION: advance(part_state, meta)})
+            if stream_done:
+                continue
+            if todo.sync is not None:
+                synced[sid] = todo.sync
+            if todo.stream is not None:
+                streams.put(sid, {**todo.stream, POSITION: advance(stream_state, meta)})
+        await history.write()
+        if synced:
+            coll = history.collection
+            async with mongo_errors(f"write {coll.name}"):
+                await coll.bulk_write(
+                    [UpdateMany({"liveStreamId": sid}, {"$set": facts})
+                     for sid, facts in synced.items()],
+                    ordered=True,
+                )
+        await streams.write()
+        return rejected
 
 
 @dataclass

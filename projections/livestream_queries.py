@@ -40,15 +40,15 @@ async def _history(
 ) -> dict[str, Any]:
     where = {"userId": user_id, "bucket": bucket, "visible": True}
     async with mongo_errors("read stream history"):
-        total = await store.history.count_documents(where)
+        total = await (await store.history()).count_documents(where)
         rows = [
-            row async for row in store.history.find(
+            row async for row in (await store.history()).find(
                 where, {"liveStreamId": 1, "role": 1}
             ).sort(HISTORY_SORT).skip((page - 1) * limit).limit(limit)
         ] if total > (page - 1) * limit else []
         ids = [row["liveStreamId"] for row in rows]
         found = {
-            doc["_id"]: doc async for doc in store.streams.find({"_id": {"$in": ids}})
+            doc["_id"]: doc async for doc in (await store.streams()).find({"_id": {"$in": ids}})
         } if ids else {}
     # A participation never outlives its stream document (the worker writes it first and
     # never deletes either), so a missing stream is only skipped defensively.
@@ -73,9 +73,9 @@ async def whats_live_now(
     """Live, not deleted streams, latest start first; `role` is the caller's (null if anonymous)."""
     where = {"status": StreamStatus.LIVE.value, "deleted": False, "known": True}
     async with mongo_errors("read live streams"):
-        total = await store.streams.count_documents(where)
+        total = await (await store.streams()).count_documents(where)
         docs = [
-            doc async for doc in store.streams.find(where).sort(LIVE_SORT)
+            doc async for doc in (await store.streams()).find(where).sort(LIVE_SORT)
             .skip((page - 1) * limit).limit(limit)
         ] if total > (page - 1) * limit else []
     items = [to_dto(doc, role_for(doc, user_id).value if user_id else None) for doc in docs]
@@ -85,7 +85,7 @@ async def whats_live_now(
 async def find_stream(store: MongoStore, live_stream_id: str) -> Doc | None:
     """The stream document as commands see it (deleted ones included; unknown ones not)."""
     async with mongo_errors("read live stream"):
-        doc = await store.streams.find_one({"_id": live_stream_id})
+        doc = await (await store.streams()).find_one({"_id": live_stream_id})
     return doc if doc is not None and doc.get("known") else None
 
 
@@ -101,4 +101,4 @@ async def get_stream(
 
 async def find_participation(store: MongoStore, user_id: str, live_stream_id: str) -> Doc | None:
     async with mongo_errors("read stream history"):
-        return await store.history.find_one({"_id": history.history_id(user_id, live_stream_id)})
+        return await (await store.history()).find_one({"_id": history.history_id(user_id, live_stream_id)})

@@ -11,7 +11,7 @@ from streams.topics import title_key
 
 async def get_job(store: MongoStore, job_id: str) -> Doc | None:
     async with mongo_errors("read job"):
-        return await store.jobs.find_one({"_id": job_id})
+        return await (await store.jobs()).find_one({"_id": job_id})
 
 
 async def find_fresh_title(
@@ -19,7 +19,7 @@ async def find_fresh_title(
 ) -> TitleData | None:
     """The stored title if it was scraped after `newer_than` (the staleness limit), else None."""
     async with mongo_errors("read title"):
-        doc = await store.titles.find_one({"_id": title_key(country, title_id)})
+        doc = await (await store.titles()).find_one({"_id": title_key(country, title_id)})
     if doc is None or doc["scrapedAt"] < newer_than:
         return None
     return TitleData.model_validate(doc["title"])

@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 from projections import jobs as jobs_model
 from projections import titles as titles_model
-from projections.fold import DocumentFold
-from projections.livestream import livestream_handler
+from projections.fold import DocCache, DocumentFold, Projector
+from projections.livestream import LivestreamFold
 from projections.store import HISTORY, JOBS, STREAMS, TITLES, MongoStore
 from streams import topics
-from streams.pipeline import Handler
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,15 +24,34 @@ class Projection:
     topic: str  # public topic name (the deployment's prefix goes in front)
     collections: tuple[str, ...]  # logical collection names it writes, in write order
     consumer: str  # the worker's agent name
-    handler: Callable[[MongoStore], Handler]
+    projector: Callable[[MongoStore, Mode], Projector]
 
 
-def _jobs(store: MongoStore) -> Handler:
-    return DocumentFold(lambda: store.jobs, jobs_model.doc_id, jobs_model.apply)
+@dataclass(frozen=True, slots=True)
+class Mode:
+    """How a projector runs. The worker: defaults. A rebuild filling collections nobody else
+    writes: `sole_writer` (keep what it wrote in memory instead of reading it back). The
+    catch-up after a rebuild's alias switch: `skip_applied=False` (see DocumentFold)."""
+
+    sole_writer: bool = False
+    skip_applied: bool = True
 
 
-def _titles(store: MongoStore) -> Handler:
-    return DocumentFold(lambda: store.titles, titles_model.doc_id, titles_model.apply)
+LIVE = Mode()
+
+
+def _jobs(store: MongoStore, mode: Mode) -> Projector:
+    return DocumentFold(store.jobs, jobs_model.doc_id, jobs_model.apply, mode.skip_applied,
+                        DocCache() if mode.sole_writer else None)
+
+
+def _titles(store: MongoStore, mode: Mode) -> Projector:
+    return DocumentFold(store.titles, titles_model.doc_id, titles_model.apply, mode.skip_applied,
+                        DocCache() if mode.sole_writer else None)
+
+
+def _livestream(store: MongoStore, mode: Mode) -> Projector:
+    return LivestreamFold(store, mode.skip_applied)
 
 
 PROJECTIONS: dict[str, Projection] = {
@@ -47,7 +65,7 @@ PROJECTIONS: dict[str, Projection] = {
             topics.LIVESTREAM_EVENTS,
             (HISTORY, STREAMS),
             "project-livestream",
-            livestream_handler,
+            _livestream,
         ),
     )
 }

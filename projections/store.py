@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 import time
@@ -9,7 +10,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, MongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
@@ -74,50 +75,45 @@ async def mongo_errors(what: str) -> AsyncIterator[None]:
 class AliasMap:
     """Physical collection names by default name, read from `projection_aliases`, cached.
 
-    `collection()` is synchronous (the read models' properties are used everywhere), so the
-    refresh is a synchronous query on a small dedicated client: at most one per `ttl` per
-    process, about a millisecond on a local server. The whole map is read in one query, so the
-    collections of one projection are seen switching together. A refresh that fails raises
-    UnavailableError (retryable) instead of serving a map older than `ttl`: a writer must never
-    keep writing to a collection a rebuild has switched away from.
+    The refresh is one asynchronous query on the store's own client, at most one per `ttl` per
+    process (concurrent callers share it), so nothing blocks the event loop. The whole map is
+    read in one query, so the collections of one projection are seen switching together. A
+    refresh that fails raises UnavailableError (retryable) instead of serving a map older than
+    `ttl`: a writer must never keep writing to a collection a rebuild has switched away from.
     """
 
     def __init__(
-        self, uri: str, database: str, collection: str, *, ttl: float = ALIAS_TTL_SECONDS,
+        self, collection: AsyncCollection[Doc], *, ttl: float = ALIAS_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.uri, self.database, self.collection, self.ttl = uri, database, collection, ttl
-        self.clock = clock
-        self._client: MongoClient[Doc] | None = None
+        self.collection, self.ttl, self.clock = collection, ttl, clock
         self._map: dict[str, str] = {}
         self._loaded_at: float | None = None
+        self._lock: asyncio.Lock | None = None
 
-    def resolve(self, name: str) -> str:
+    async def resolve(self, name: str) -> str:
         if self.ttl <= 0:
             return name
-        if self._loaded_at is None or self.clock() - self._loaded_at >= self.ttl:
-            self.refresh()
+        if self._stale():
+            if self._lock is None:
+                self._lock = asyncio.Lock()
+            async with self._lock:
+                if self._stale():  # another caller may have refreshed while we waited
+                    await self.refresh()
         return self._map.get(name, name)
 
-    def refresh(self) -> None:
-        if self._client is None:
-            self._client = MongoClient(self.uri, serverSelectionTimeoutMS=2000,
-                                       connectTimeoutMS=2000, appname="streamproc-aliases")
-        try:
-            docs = list(self._client[self.database][self.collection].find({}, {"collection": 1}))
-        except PyMongoError as exc:
-            raise translate(exc, "read projection aliases") from exc
+    def _stale(self) -> bool:
+        return self._loaded_at is None or self.clock() - self._loaded_at >= self.ttl
+
+    async def refresh(self) -> None:
+        async with mongo_errors("read projection aliases"):
+            docs = [d async for d in self.collection.find({}, {"collection": 1})]
         self._map = {str(d["_id"]): d["collection"] for d in docs
                      if isinstance(d.get("collection"), str)}
         self._loaded_at = self.clock()
 
     def invalidate(self) -> None:
         self._loaded_at = None
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
 
 
 class MongoStore:
@@ -146,17 +142,16 @@ class MongoStore:
         )
         self.db: AsyncDatabase[Doc] = self.client[database]
         self.prefix = prefix
-        self.aliases = AliasMap(uri, database, prefix + ALIASES, ttl=alias_ttl_seconds)
+        self.aliases = AliasMap(self.db[prefix + ALIASES], ttl=alias_ttl_seconds)
         self._pinned: dict[str, str] = {}
 
-    def physical_name(self, name: str) -> str:
+    async def physical_name(self, name: str) -> str:
         """The collection that holds the logical read model `name` now."""
-        default = self.prefix + name
         pinned = self._pinned.get(name)
-        return pinned if pinned is not None else self.aliases.resolve(default)
+        return pinned if pinned is not None else await self.aliases.resolve(self.prefix + name)
 
-    def collection(self, name: str) -> AsyncCollection[Doc]:
-        return self.db[self.physical_name(name)]
+    async def collection(self, name: str) -> AsyncCollection[Doc]:
+        return self.db[await self.physical_name(name)]
 
     @property
     def alias_collection(self) -> AsyncCollection[Doc]:
@@ -170,21 +165,17 @@ class MongoStore:
         view._pinned = {**self._pinned, **physical}
         return view
 
-    @property
-    def jobs(self) -> AsyncCollection[Doc]:
-        return self.collection(JOBS)
+    async def jobs(self) -> AsyncCollection[Doc]:
+        return await self.collection(JOBS)
 
-    @property
-    def titles(self) -> AsyncCollection[Doc]:
-        return self.collection(TITLES)
+    async def titles(self) -> AsyncCollection[Doc]:
+        return await self.collection(TITLES)
 
-    @property
-    def streams(self) -> AsyncCollection[Doc]:
-        return self.collection(STREAMS)
+    async def streams(self) -> AsyncCollection[Doc]:
+        return await self.collection(STREAMS)
 
-    @property
-    def history(self) -> AsyncCollection[Doc]:
-        return self.collection(HISTORY)
+    async def history(self) -> AsyncCollection[Doc]:
+        return await self.collection(HISTORY)
 
     async def ping(self) -> None:
         async with mongo_errors("ping"):
@@ -198,10 +189,9 @@ class MongoStore:
             for name, specs in INDEXES.items():
                 if name not in wanted:
                     continue
-                coll = self.collection(name)
+                coll = await self.collection(name)
                 for keys, options in specs:
                     await coll.create_index(keys, **options)
 
     async def close(self) -> None:
-        self.aliases.close()
         await self.client.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -62,6 +63,10 @@ def dlq_headers(meta: RecordMeta, error: AppError, consumer: str) -> list[tuple[
 
 
 Handler = Callable[[Envelope, RecordMeta], Awaitable[None]]
+Batch = Sequence[tuple[Envelope, RecordMeta]]
+# Events of a batch that cannot be applied: (index in the batch, why). They are dead-lettered.
+Rejected = list[tuple[int, AppError]]
+BatchHandler = Callable[[Batch], Awaitable[Rejected]]
 
 
 @dataclass
@@ -82,8 +87,6 @@ class EnvelopeProcessor:
     max_attempts: int = 5
     backoff_seconds: float = 0.2
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-    processed: int = 0
-    dead_lettered: int = 0
 
     async def process(self, value: bytes | None, meta: RecordMeta) -> None:
         try:
@@ -122,24 +125,128 @@ class EnvelopeProcessor:
                     value, meta, AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR)
                 )
                 return
-            self.processed += 1
             return
 
     async def _dead_letter(self, value: bytes | None, meta: RecordMeta, error: AppError) -> None:
-        self.dead_lettered += 1
-        log.warning(
-            "dead-lettering consumer=%s at=%s code=%s error=%s",
-            self.name, meta.where(), error.code.value, error.message,
+        await dead_letter(self.sink, self.dlq_topic, self.name, value, meta, error)
+
+
+async def dead_letter(
+    sink: RecordSink,
+    dlq_topic: Callable[[str], str],
+    consumer: str,
+    value: bytes | None,
+    meta: RecordMeta,
+    error: AppError,
+) -> None:
+    """Send the original record to its topic's DLQ with headers naming the error."""
+    log.warning(
+        "dead-lettering consumer=%s at=%s code=%s error=%s",
+        consumer, meta.where(), error.code.value, error.message,
+    )
+    try:
+        await sink.send_raw(
+            dlq_topic(meta.topic), key=meta.key, value=value,
+            headers=dlq_headers(meta, error, consumer),
         )
+    except Exception as exc:  # noqa: BLE001 - translate at the boundary, keep the cause
+        raise UnavailableError(f"cannot write to the DLQ of {meta.topic}: {exc}") from exc
+
+
+@dataclass
+class BatchProcessor:
+    """Runs a batch handler (a projection) over records with the project's error policy.
+
+    - undecodable / unknown / invalid records go to the DLQ; the rest of the batch is applied;
+    - events the handler rejects (not retryable) go to the DLQ; the rest is written;
+    - a retryable failure (database or broker unreachable, a concurrent write) retries the
+      whole batch with capped exponential backoff for up to `retry_seconds`, then raises: the
+      caller must not acknowledge the batch (the handler's writes are idempotent, so a retry
+      or a redelivery applies nothing twice);
+    - any other failure of the whole batch is isolated by applying its records one at a time,
+      so one poison record is dead-lettered without losing the others.
+    """
+
+    name: str
+    handler: BatchHandler
+    sink: RecordSink
+    dlq_topic: Callable[[str], str]
+    retry_seconds: float = 60.0
+    backoff_seconds: float = 0.2
+    max_backoff_seconds: float = 5.0
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    clock: Callable[[], float] = time.monotonic
+
+    async def process(self, records: Sequence[tuple[bytes | None, RecordMeta]]) -> None:
+        decoded: list[tuple[Envelope, RecordMeta, bytes | None]] = []
+        for value, meta in records:
+            try:
+                decoded.append((decode(value), meta, value))
+            except EventDecodeError as exc:
+                await self._dead_letter(value, meta, exc)
+        if not decoded:
+            return
         try:
-            await self.sink.send_raw(
-                self.dlq_topic(meta.topic),
-                key=meta.key,
-                value=value,
-                headers=dlq_headers(meta, error, self.name),
-            )
-        except Exception as exc:  # noqa: BLE001 - translate at the boundary, keep the cause
-            raise UnavailableError(f"cannot write to the DLQ of {meta.topic}: {exc}") from exc
+            rejected = await self._with_retries(decoded)
+        except AppError as exc:
+            if exc.retryable:
+                raise
+            rejected = await self._one_by_one(decoded, exc)
+        except Exception as exc:  # noqa: BLE001 - isolate the record that breaks the batch
+            rejected = await self._one_by_one(decoded, exc)
+        for index, error in rejected:
+            _, meta, value = decoded[index]
+            await self._dead_letter(value, meta, error)
+
+    async def _with_retries(self, decoded: list[tuple[Envelope, RecordMeta, bytes | None]]) -> Rejected:
+        batch = [(event, meta) for event, meta, _ in decoded]
+        deadline = self.clock() + self.retry_seconds
+        attempt = 1
+        while True:
+            try:
+                return await self.handler(batch)
+            except AppError as exc:
+                if not exc.retryable:
+                    raise
+                first, last = decoded[0][1], decoded[-1][1]
+                if self.clock() >= deadline:
+                    log.critical(
+                        "giving up consumer=%s batch=%s..%s records=%d after %d attempts error=%s",
+                        self.name, first.where(), last.where(), len(batch), attempt, exc.message,
+                    )
+                    raise
+                delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
+                log.warning(
+                    "retrying batch consumer=%s batch=%s..%s records=%d attempt=%d delay=%.2fs "
+                    "error=%s", self.name, first.where(), last.where(), len(batch), attempt,
+                    delay, exc.message,
+                )
+                attempt += 1
+                await self.sleep(delay)
+
+    async def _one_by_one(
+        self, decoded: list[tuple[Envelope, RecordMeta, bytes | None]], cause: Exception
+    ) -> Rejected:
+        log.warning("batch failed consumer=%s error=%r: applying its %d records one by one",
+                    self.name, cause, len(decoded))
+        rejected: Rejected = []
+        for index, item in enumerate(decoded):
+            try:
+                for _, error in await self._with_retries([item]):
+                    rejected.append((index, error))
+            except AppError as exc:
+                if exc.retryable:
+                    raise
+                rejected.append((index, exc))
+            except Exception as exc:  # noqa: BLE001 - this record is the poison one
+                log.exception("handler failed consumer=%s at=%s", self.name, item[1].where())
+                rejected.append(
+                    (index, AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR))
+                )
+        return rejected
+
+    async def _dead_letter(self, value: bytes | None, meta: RecordMeta, error: AppError) -> None:
+        await dead_letter(self.sink, self.dlq_topic, self.name, value, meta, error)
 
 
 def meta_from_faust(message: Any) -> RecordMeta:

@@ -80,6 +80,11 @@ class Settings:
     accept_language: str = "en-US,en;q=0.9"
     # Read-your-writes: how long a command waits for its projection before answering 202
     projection_wait_seconds: float = 5.0
+    # Live projections fold what is ready, up to this many records or this long, in one write
+    projection_batch_max: int = 500
+    projection_batch_seconds: float = 0.01
+    # A database outage during a batch: retry the whole batch this long, then stop the worker
+    projection_retry_seconds: float = 60.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -119,6 +124,10 @@ class Settings:
             job_wait_timeout_seconds=_float(env, "JOB_WAIT_TIMEOUT_SECONDS", d.job_wait_timeout_seconds),
             accept_language=env.get("ACCEPT_LANGUAGE") or d.accept_language,
             projection_wait_seconds=_float(env, "PROJECTION_WAIT_SECONDS", d.projection_wait_seconds),
+            projection_batch_max=_int(env, "PROJECTION_BATCH_MAX", d.projection_batch_max, minimum=1),
+            projection_batch_seconds=_float(env, "PROJECTION_BATCH_SECONDS", d.projection_batch_seconds,
+                                            minimum=0.001),
+            projection_retry_seconds=_float(env, "PROJECTION_RETRY_SECONDS", d.projection_retry_seconds),
         )
         return replace(settings, **overrides) if overrides else settings
 
@@ -145,6 +154,9 @@ class Settings:
             "JOB_WAIT_TIMEOUT_SECONDS": repr(self.job_wait_timeout_seconds),
             "ACCEPT_LANGUAGE": self.accept_language,
             "PROJECTION_WAIT_SECONDS": repr(self.projection_wait_seconds),
+            "PROJECTION_BATCH_MAX": str(self.projection_batch_max),
+            "PROJECTION_BATCH_SECONDS": repr(self.projection_batch_seconds),
+            "PROJECTION_RETRY_SECONDS": repr(self.projection_retry_seconds),
         }
         if self.jwt_public_key:
             env["JWT_PUBLIC_KEY"] = self.jwt_public_key

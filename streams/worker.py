@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,14 +13,21 @@ from typing import Any
 import faust
 
 from projections.queries import find_fresh_title
-from projections.registry import PROJECTIONS
+from projections.registry import LIVE, PROJECTIONS
 from projections.store import MongoStore
 from streams.app import create_app, raw_topic, topic_names
 from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
 from streams.netflix.fetch import NetflixFetcher
 from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
-from streams.pipeline import EnvelopeProcessor, Handler, Headers, meta_from_faust
+from streams.pipeline import (
+    BatchHandler,
+    BatchProcessor,
+    EnvelopeProcessor,
+    Handler,
+    Headers,
+    meta_from_faust,
+)
 from streams.settings import Settings
 from streams.topics import dlq_name
 
@@ -81,6 +90,59 @@ def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
     app.agent(raw_topic(app, topic), name=name)(agent)
 
 
+# Test hook (crash tests only): "<agent>:<n>" SIGKILLs the worker right after the n-th batch that
+# agent wrote, before Faust can acknowledge it, i.e. in the window exactly-once effect must cover.
+CRASH_AFTER_WRITE_ENV = "STREAMPROC_CRASH_AFTER_WRITE"
+
+
+def _crash_hook(name: str) -> Callable[[], None]:
+    agent, _, count = os.environ.get(CRASH_AFTER_WRITE_ENV, "").partition(":")
+    if agent != name or not count.isdigit():
+        return lambda: None
+    left = [int(count)]
+
+    def after_write() -> None:
+        left[0] -= 1
+        if left[0] <= 0:
+            log.warning("%s: killing the worker after a batch write, before its ack", CRASH_AFTER_WRITE_ENV)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return after_write
+
+
+def _stop_without_ack(name: str, exc: BaseException) -> None:
+    """A projection batch that cannot be written must never be acknowledged. Faust acks a
+    buffered batch when its generator closes and commits acked offsets while stopping, so the
+    only safe stop is to end the process here: the batch is redelivered after a restart."""
+    log.critical("agent %s cannot write its batch (%s); exiting without acknowledging it", name, exc)
+    logging.shutdown()
+    os._exit(70)
+
+
+def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHandler) -> None:
+    app, settings = worker.app, worker.settings
+    processor = BatchProcessor(
+        name=name, handler=handler, sink=worker.sink, dlq_topic=dlq_name,
+        retry_seconds=settings.projection_retry_seconds,
+    )
+    after_write = _crash_hook(name)
+
+    async def agent(stream: Any) -> AsyncIterator[None]:
+        # take_events acknowledges the batch when the loop body returns: after the write.
+        async for events in stream.take_events(
+            settings.projection_batch_max, within=settings.projection_batch_seconds
+        ):
+            records = [(event.value, meta_from_faust(event.message)) for event in events]
+            try:
+                await processor.process(records)
+            except Exception as exc:  # noqa: BLE001 - retries are spent: stop, never ack
+                _stop_without_ack(name, exc)
+            after_write()
+            yield None
+
+    app.agent(raw_topic(app, topic), name=name)(agent)
+
+
 def build_worker(settings: Settings) -> Worker:
     app = create_app(settings)
     store = MongoStore(settings.mongodb_uri, settings.mongodb_database)
@@ -89,8 +151,8 @@ def build_worker(settings: Settings) -> Worker:
 
     # The read models: the same handlers `python -m projections.replay rebuild` replays through.
     for projection in PROJECTIONS.values():
-        _register(worker, names.name(projection.topic), projection.consumer,
-                  projection.handler(store))
+        _register_projection(worker, names.name(projection.topic), projection.consumer,
+                             projection.projector(store, LIVE))
 
     # The title cache: a changelog-backed table, so it survives a worker restart. No key/value
     # types: its changelog is JSON (str keys, dict values); a non-model value_type such as `dict`

@@ -2,7 +2,7 @@
 fresh collections, then switch the alias, then catch up with what the live worker did meanwhile.
 
 1. Capture the end offsets E0; replay [beginning, E0) into `<name>__v<UTC stamp>` (indexes
-   first) with the registry's handler behind the worker's EnvelopeProcessor (same decoding,
+   first) with the registry's projector behind the worker's BatchProcessor (same decoding,
    same retries; a record the worker would dead-letter is counted and skipped). One lane per
    partition, as the worker has: records of one entity stay in order.
 2. Catch up to the newest end offsets until nothing is left (bounded passes).
@@ -27,8 +27,7 @@ from datetime import datetime
 from typing import TextIO
 
 from projections import aliases
-from projections.fold import BatchedFold, DocumentFold
-from projections.registry import PROJECTIONS, Projection
+from projections.registry import PROJECTIONS, Mode, Projection
 from projections.replay import verify
 from projections.replay.progress import Progress
 from projections.replay.ranges import Bound, Range
@@ -36,7 +35,7 @@ from projections.replay.reader import Offsets, Record, Span, TopicReader
 from projections.store import ALIAS_TTL_SECONDS, INDEXES, MongoStore
 from streams.errors import AppError, NotFoundError, ValidationError
 from streams.events.envelope import utc_now
-from streams.pipeline import EnvelopeProcessor, Headers, RecordMeta
+from streams.pipeline import BatchProcessor, Headers, RecordMeta
 from streams.settings import Settings
 from streams.topics import (
     DLQ_HEADER_CODE,
@@ -105,11 +104,12 @@ def record_meta(record: Record) -> RecordMeta:
 
 @dataclass
 class Replayer:
-    """Feeds spans of the topic through one EnvelopeProcessor, one lane per partition."""
+    """Feeds spans of the topic through one BatchProcessor (the worker's write path), one batch
+    per fetched chunk of a partition, one lane per partition."""
 
     reader: TopicReader
     topic: str
-    processor: EnvelopeProcessor
+    processor: BatchProcessor
     progress: Progress
     skipped: SkippedRecords
     applied: int = 0
@@ -126,18 +126,11 @@ class Replayer:
                 if first is None:
                     raise
                 raise first from group
-        handler = self.processor.handler
-        if isinstance(handler, BatchedFold):  # the span is done: write what is still cached
-            await handler.finish()
 
     async def _lane(self, records: list[Record]) -> None:
-        for record in records:
-            await self.processor.process(record.value, record_meta(record))
-            self.applied += 1
-            self.progress.add()
-        handler = self.processor.handler
-        if isinstance(handler, BatchedFold):  # fold this fetch (writes what the cache evicts)
-            await handler.flush()
+        await self.processor.process([(r.value, record_meta(r)) for r in records])
+        self.applied += len(records)
+        self.progress.add(len(records))
 
     async def catch_up(self, position: Offsets) -> Offsets:
         """Replay from `position` to the newest end, until a pass finds nothing new."""
@@ -260,13 +253,10 @@ async def _rebuild(
     await view.ensure_indexes([c for c in p.targets if c in INDEXES])
     skipped = SkippedRecords()
     progress = Progress(f"rebuild {p.projection.name}", span.total(), enabled=opts.progress)
-    handler = p.projection.handler(view)
-    if isinstance(handler, DocumentFold):
-        # Nothing else writes the new collections: fold a whole fetch per round trip.
-        handler = handler.batched()
-    processor = EnvelopeProcessor(
+    # Nothing else writes the new collections until the switch: keep what was written in memory.
+    processor = BatchProcessor(
         name=f"rebuild-{p.projection.name}",
-        handler=handler,
+        handler=p.projection.projector(view, Mode(sole_writer=True)),
         sink=skipped,
         dlq_topic=dlq_name,
     )
@@ -305,10 +295,10 @@ async def _rebuild(
     # the catch-up reads next.
     await asyncio.sleep(ALIAS_TTL_SECONDS + SWITCH_GRACE_SECONDS)
     before = replayer.applied
-    if isinstance(replayer.processor.handler, BatchedFold):
-        # The live worker writes these collections now: its cache would go stale, so fold the
-        # catch-up per event (read, fold, write) like the worker does.
-        replayer.processor.handler = replayer.processor.handler.fold
+    # The live worker writes these collections now: read what it wrote (no cache), and re-apply
+    # records at or below a document's position too: the worker may have folded them into the
+    # old collection during its alias cache period, then later records into the new one.
+    replayer.processor.handler = p.projection.projector(view, Mode(skip_applied=False))
     replayer.progress = Progress("catch up", 0, enabled=opts.progress)
     position = await replayer.catch_up(position)
     replayer.progress.close()
@@ -350,8 +340,8 @@ async def _verify(
     )
     total = 0
     for logical in p.targets:
-        diff = await verify.compare(store.collection(logical), view.collection(logical))
+        diff = await verify.compare(await store.collection(logical), await view.collection(logical))
         total += diff.count
-        for line in verify.report(diff, store.physical_name(logical), p.targets[logical], opts.show):
+        for line in verify.report(diff, await store.physical_name(logical), p.targets[logical], opts.show):
             say(line)
     return (1 if total else 0), position

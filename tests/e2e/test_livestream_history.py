@@ -215,7 +215,7 @@ async def test_history_scenarios(api: LiveStreamApi, name: str) -> None:
     # participations before the stream document, so the lists are already right.
     for who, buckets in expected.items():
         assert await api.roles(users[who], stream_id) == buckets, who
-    participants = {d["userId"] async for d in api.store.history.find({"liveStreamId": stream_id})}
+    participants = {d["userId"] async for d in (await api.store.history()).find({"liveStreamId": stream_id})}
     joined = {users[w] for a, w, _ in steps if a == "join" and w != "anon"}
     assert participants == joined | {users["host"]}  # the creator is a participant as host
 

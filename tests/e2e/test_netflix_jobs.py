@@ -114,7 +114,8 @@ async def test_seed_flow_netflix_then_cache_then_database(stack: Stack, client: 
     assert client.terminal(second)[1]["source"] == "cache"
     assert stack.netflix.requests_for(tid) == 1
 
-    await eventually(lambda: stack.store.titles.find_one({"_id": title_key("tr", tid)}),
+    titles = await stack.store.titles()
+    await eventually(lambda: titles.find_one({"_id": title_key("tr", tid)}),
                      what="the title in the read model")
     await asyncio.sleep(CACHE_TTL + 0.5)  # let the cache entry expire
     third = await client.run_job(url_for(tid))
@@ -149,7 +150,7 @@ async def test_failure_shapes_end_in_job_error_and_store_nothing(
     if message:
         assert payload["error"]["message"] == message
     assert client.progress(job)[:4] == [0, 10, 30, 50]
-    assert await stack.store.titles.find_one({"_id": title_key(country, tid)}) is None
+    assert await (await stack.store.titles()).find_one({"_id": title_key(country, tid)}) is None
     async with httpx.AsyncClient(base_url=stack.url) as http:
         state = (await http.get(f"/api/jobs/{job}", headers={"X-API-Key": "test-key"})).json()["data"]
     assert state["status"] == "failed"
@@ -163,7 +164,7 @@ async def test_timeout_is_its_own_error(stack: Stack, client: JobClient) -> None
     job = await client.run_job(url_for(tid))
     await client.finished(job, timeout=60)
     assert client.terminal(job)[1]["error"]["code"] == "TIMEOUT"
-    assert await stack.store.titles.find_one({"_id": title_key("tr", tid)}) is None
+    assert await (await stack.store.titles()).find_one({"_id": title_key("tr", tid)}) is None
 
 
 async def test_twenty_simultaneous_requests_fetch_once(stack: Stack) -> None:
@@ -284,7 +285,8 @@ async def test_a_gateway_that_never_saw_the_job_serves_it_from_the_read_model(
     stack.netflix.add_title(f"/tr/title/{tid}", title="Before", year=2016)
     job = await client.run_job(url_for(tid))
     await client.finished(job)
-    await eventually(lambda: stack.store.jobs.find_one({"_id": job, "status": "completed"}),
+    jobs = await stack.store.jobs()
+    await eventually(lambda: jobs.find_one({"_id": job, "status": "completed"}),
                      what="the projected job")
     later = await start_gateway(replace(stack.settings, port=free_port()), stack.log_dir)
     try:

@@ -98,8 +98,8 @@ async def documents(store: MongoStore) -> tuple[dict[str, Any], dict[str, Any]]:
     def clean(doc: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in doc.items() if k != "position"}
 
-    streams = {d["_id"]: clean(d) async for d in store.streams.find({})}
-    history = {d["_id"]: clean(d) async for d in store.history.find({})}
+    streams = {d["_id"]: clean(d) async for d in (await store.streams()).find({})}
+    history = {d["_id"]: clean(d) async for d in (await store.history()).find({})}
     return streams, history
 
 

@@ -75,7 +75,7 @@ async def test_event_reaches_mongodb_through_a_faust_agent(
     )
 
     async def stored() -> dict | None:
-        doc = await store.jobs.find_one({"_id": "job-1"})
+        doc = await (await store.jobs()).find_one({"_id": "job-1"})
         return doc if doc and doc["sequence"] == 2 else None
 
     doc = await eventually(stored, timeout=60, what="job document with both events")
@@ -84,7 +84,7 @@ async def test_event_reaches_mongodb_through_a_faust_agent(
     assert doc["stepCode"] == "checking_cache"
     assert doc["url"] == "https://www.netflix.com/tr/title/81616256"
     assert [s["stepCode"] for s in doc["steps"]] == ["created", "checking_cache"]
-    assert doc["position"] == {"partition": 0, "offset": 1}
+    assert doc["position"] == {"topic": topics.job_events, "partition": 0, "offset": 1}
 
 
 async def test_poison_records_go_to_the_dlq_and_the_next_record_is_processed(
@@ -113,8 +113,9 @@ async def test_poison_records_go_to_the_dlq_and_the_next_record_is_processed(
     await producer.send_and_wait(topics.job_events, json.dumps(bad_payload).encode(), key=b"job-2")
     await producer.send_and_wait(topics.job_events, _created("job-2"), key=b"job-2")
 
+    jobs = await store.jobs()
     doc = await eventually(
-        lambda: store.jobs.find_one({"_id": "job-2"}),
+        lambda: jobs.find_one({"_id": "job-2"}),
         timeout=60,
         what="the good record after the poison ones",
     )

@@ -47,7 +47,7 @@ def v1_progress(job_id: str, seq: int) -> tuple[bytes, bytes]:
 
 
 async def all_projected(store: MongoStore, final: dict[str, int]) -> bool:
-    docs = {d["_id"]: d async for d in store.jobs.find({})}
+    docs = {d["_id"]: d async for d in (await store.jobs()).find({})}
     return all(job in docs and docs[job]["sequence"] == seq for job, seq in final.items())
 
 
@@ -108,7 +108,7 @@ async def test_rebuild_jobs_verifies_switches_and_reports_a_tampered_document(
         assert (await documents(store, "jobs"))["job-1"]["sequence"] != 20
 
         # Tamper with one live document: --verify reports it, exit 1; the switch repairs it.
-        await store.jobs.update_one({"_id": "job-3"}, {"$set": {"status": "tampered"}})
+        await (await store.jobs()).update_one({"_id": "job-3"}, {"$set": {"status": "tampered"}})
         second = await cli(settings, "rebuild", "jobs", "--verify", "--drop-old")
         assert second.code == 1, second.out + second.err
         assert "1 differences (1 changed, 0 only in live, 0 only in rebuilt)" in second.out
@@ -123,7 +123,7 @@ async def test_rebuild_jobs_verifies_switches_and_reports_a_tampered_document(
         worker.stop()
 
 
-def fold(events: list[Envelope], sent: list[Sent]) -> dict[str, Doc]:
+def fold(events: list[Envelope], sent: list[Sent], topic: str) -> dict[str, Doc]:
     """The jobs model of these events by the pure fold, with the position the worker records."""
     docs: dict[str, Doc] = {}
     for event, where in zip(events, sent, strict=True):
@@ -135,7 +135,7 @@ def fold(events: list[Envelope], sent: list[Sent]) -> dict[str, Doc]:
             docs[key] = {
                 **new,
                 "_id": key,
-                "position": {"partition": where.partition, "offset": where.offset},
+                "position": {"topic": topic, "partition": where.partition, "offset": where.offset},
             }
     return docs
 
@@ -155,7 +155,7 @@ async def test_rebuild_until_a_time_or_offset_builds_the_past_state(
     result = await cli(settings, "rebuild", "jobs", "--until", cut, "--into", "jobs_then")
     assert result.code == 0, result.out + result.err
     assert "no alias switched" in result.out
-    expected = fold(first, sent_first)
+    expected = fold(first, sent_first, topics.job_events)
     assert await documents(store, "jobs_then") == expected
     assert all(doc["status"] == "processing" for doc in expected.values())
     assert (await aliases.current(store, "jobs")).collection == "jobs"  # nothing switched

@@ -142,7 +142,10 @@ async def test_rebuild_livestream_switches_both_collections(
         for k, d in (await documents(store, streams)).items()
     }
     assert got == model.streams
-    assert await documents(store, history) == model.history
+    assert {
+        k: {f: v for f, v in d.items() if f != "position"}
+        for k, d in (await documents(store, history)).items()
+    } == model.history
     # the queries read through the aliases, with the indexes the rebuild created
     watched = await q.my_watched(store, "65f0000000000000000000c1", 1, 10)
     assert [item["id"] for item in watched["list"]] == ["65f0000000000000000000a1"]
