@@ -88,9 +88,7 @@ def require_tool(name: str, purpose: str) -> str:
     """Absolute path of executable `name` on PATH, or DevstackError explaining the options."""
     found = shutil.which(name)
     if found is None:
-        raise DevstackError(
-            f"`{name}` not found on PATH (needed to {purpose}).\n\n{HOW_TO_GET_SERVERS}"
-        )
+        raise DevstackError(f"`{name}` not found on PATH (needed to {purpose}).\n\n{HOW_TO_GET_SERVERS}")
     return found
 
 
@@ -125,9 +123,7 @@ def run_build_step(
                 f"{HOW_TO_GET_SERVERS}"
             ) from exc
         except OSError as exc:
-            raise DevstackError(
-                f"{what} could not run {argv[0]}: {exc}\n\n{HOW_TO_GET_SERVERS}"
-            ) from exc
+            raise DevstackError(f"{what} could not run {argv[0]}: {exc}\n\n{HOW_TO_GET_SERVERS}") from exc
     if result.returncode != 0:
         raise DevstackError(
             f"{what} failed (exit {result.returncode}); last lines of {log_path}:\n"

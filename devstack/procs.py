@@ -55,9 +55,7 @@ class ManagedProcess:
             while group_alive(pgid) and time.monotonic() < deadline:
                 time.sleep(0.05)
             if self.popen.poll() is None or group_alive(pgid):
-                logger.warning(
-                    "%s (pid %d) ignored SIGTERM for %.1f s; SIGKILL", self.name, pgid, timeout
-                )
+                logger.warning("%s (pid %d) ignored SIGTERM for %.1f s; SIGKILL", self.name, pgid, timeout)
                 _signal_group(pgid, signal.SIGKILL)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     self.popen.wait(timeout=5.0)
@@ -125,10 +123,7 @@ def _pdeathsig_prefix() -> list[str]:
     The kernel sends it when the *thread* that forked the child exits, so it is only used for
     children started from the main thread.
     """
-    if (
-        not sys.platform.startswith("linux")
-        or threading.current_thread() is not threading.main_thread()
-    ):
+    if not sys.platform.startswith("linux") or threading.current_thread() is not threading.main_thread():
         return []
     setpriv = shutil.which("setpriv")
     return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []

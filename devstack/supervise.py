@@ -66,9 +66,7 @@ def parse_proc_spec(text: str) -> ProcSpec:
     name, sep, command = text.partition("=")
     name = name.strip()
     if not sep or not name or not name.replace("-", "").replace("_", "").isalnum():
-        raise ValueError(
-            f"--proc {text!r}: expected NAME=COMMAND with NAME made of letters, digits, - or _"
-        )
+        raise ValueError(f"--proc {text!r}: expected NAME=COMMAND with NAME made of letters, digits, - or _")
     argv = shlex.split(command)
     if not argv:
         raise ValueError(f"--proc {text!r}: empty command")
@@ -145,18 +143,14 @@ def supervise(
         for spec in specs:
             child = procs.start_process(spec.name, spec.argv, pipe_output=True, env=child_env)
             children.append(child)
-            printer.line(
-                "devstack", f"started {spec.name} (pid {child.pid}): {shlex.join(spec.argv)}"
-            )
+            printer.line("devstack", f"started {spec.name} (pid {child.pid}): {shlex.join(spec.argv)}")
             pump = threading.Thread(
                 target=_pump, args=(child, printer), name=f"pump-{spec.name}", daemon=True
             )
             pump.start()
             pumps.append(pump)
         if ready_url:
-            threading.Thread(
-                target=_poll_ready, args=(ready_url, printer, stop), daemon=True
-            ).start()
+            threading.Thread(target=_poll_ready, args=(ready_url, printer, stop), daemon=True).start()
         while True:
             for proc in [*children, *watch]:
                 returncode = proc.poll()
