@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from devstack.cache import Log, build_once, hash_files, require_tool, run_build_step, tail_lines
+from devstack.cache import Log, build_once, hash_files, require_tool, run_build_step
 from devstack.errors import DevstackError
-from devstack.procs import ManagedProcess, free_ports, start_process
+from devstack.procs import ManagedProcess, start_process
+from devstack.startup import start_on_free_ports, wait_for_ping
 
 logger = logging.getLogger(__name__)
 
@@ -21,19 +22,14 @@ SOURCE_DIR = Path(__file__).with_name("ferretdb")
 SOURCE_FILES = ("go.mod", "go.sum", "main.go")
 BINARY_NAME = "ferretdb-sqlite"
 START_TIMEOUT = 60.0
-_PORT_ATTEMPTS = 3
 
 
 @lru_cache(maxsize=1)
 def ferretdb_version(source_dir: Path = SOURCE_DIR) -> str:
     """The FerretDB module version required by devstack/ferretdb/go.mod (e.g. "v1.24.2")."""
-    match = re.search(
-        r"github\.com/FerretDB/FerretDB (v[0-9][^\s]*)", (source_dir / "go.mod").read_text()
-    )
+    match = re.search(r"github\.com/FerretDB/FerretDB (v[0-9][^\s]*)", (source_dir / "go.mod").read_text())
     if match is None:
-        raise DevstackError(
-            f"{source_dir / 'go.mod'} does not require github.com/FerretDB/FerretDB"
-        )
+        raise DevstackError(f"{source_dir / 'go.mod'} does not require github.com/FerretDB/FerretDB")
     return match.group(1)
 
 
@@ -43,9 +39,7 @@ def source_hash(source_dir: Path = SOURCE_DIR) -> str:
 
 
 def binary_path(cache: Path, source_dir: Path = SOURCE_DIR) -> Path:
-    return (
-        cache / f"ferretdb-{ferretdb_version(source_dir)}-{source_hash(source_dir)}" / BINARY_NAME
-    )
+    return cache / f"ferretdb-{ferretdb_version(source_dir)}-{source_hash(source_dir)}" / BINARY_NAME
 
 
 def ensure_binary(cache: Path, *, log: Log = logger.info) -> Path:
@@ -104,69 +98,34 @@ def start_ferretdb(
     work_dir.mkdir(parents=True, exist_ok=True)
     data_dir = work_dir / "data"
     log_path = work_dir / "ferretdb.log"
-    for attempt in range(1, _PORT_ATTEMPTS + 1):
-        (port,) = free_ports(1)
-        started = time.monotonic()
-        proc = start_process(
+    started = time.monotonic()
+
+    def launch(ports: list[int]) -> ManagedProcess:
+        return start_process(
             "ferretdb",
             [
                 str(binary),
-                f"--listen-addr=127.0.0.1:{port}",
+                f"--listen-addr=127.0.0.1:{ports[0]}",
                 f"--sqlite-url=file:{data_dir}/",
                 "--log-level=warn",
             ],
             log_path=log_path,
             cwd=work_dir,
         )
-        uri = f"mongodb://127.0.0.1:{port}/"
-        try:
-            _wait_ping(proc, uri, log_path, timeout)
-        except _PortClash:
-            proc.stop()
-            log(f"ferretdb: port {port} was taken meanwhile, retrying ({attempt})")
-            continue
-        except BaseException:
-            proc.stop()
-            raise
-        log(
-            f"ferretdb {ferretdb_version()} ready at {uri} in {time.monotonic() - started:.1f} s "
-            f"(pid {proc.pid}, log {log_path})"
-        )
-        return LocalFerretDB(uri, proc, work_dir)
-    raise DevstackError(f"ferretdb: no free port after {_PORT_ATTEMPTS} attempts; see {work_dir}")
 
+    def wait_ready(proc: ManagedProcess, ports: list[int]) -> None:
+        wait_for_ping("ferretdb", proc, _uri(ports[0]), log_path, timeout)
 
-class _PortClash(Exception):
-    pass
-
-
-def _wait_ping(proc: ManagedProcess, uri: str, log_path: Path, timeout: float) -> None:
-    from pymongo import MongoClient
-    from pymongo.errors import PyMongoError
-
-    deadline = time.monotonic() + timeout
-    client: MongoClient[dict[str, object]] = MongoClient(
-        uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500, directConnection=True
+    proc, (port,) = start_on_free_ports(
+        "ferretdb", ports=1, log_path=log_path, launch=launch, wait_ready=wait_ready, log=log
     )
-    try:
-        while True:
-            if proc.poll() is not None:
-                if "address already in use" in tail_lines(log_path).lower():
-                    raise _PortClash()
-                raise DevstackError(
-                    f"ferretdb exited during startup (exit {proc.poll()}); "
-                    f"last lines of {log_path}:\n"
-                    f"{tail_lines(log_path)}"
-                )
-            try:
-                client.admin.command("ping")
-                return
-            except PyMongoError as exc:
-                if time.monotonic() > deadline:
-                    raise DevstackError(
-                        f"ferretdb at {uri} did not answer ping within {timeout:.0f} s ({exc}); "
-                        f"last lines of {log_path}:\n{tail_lines(log_path)}"
-                    ) from exc
-            time.sleep(0.1)
-    finally:
-        client.close()
+    uri = _uri(port)
+    log(
+        f"ferretdb {ferretdb_version()} ready at {uri} in {time.monotonic() - started:.1f} s "
+        f"(pid {proc.pid}, log {log_path})"
+    )
+    return LocalFerretDB(uri, proc, work_dir)
+
+
+def _uri(port: int) -> str:
+    return f"mongodb://127.0.0.1:{port}/"

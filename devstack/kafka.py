@@ -18,7 +18,8 @@ from pathlib import Path
 
 from devstack.cache import Log, build_once, hash_files, require_tool, run_build_step, tail_lines
 from devstack.errors import HOW_TO_GET_SERVERS, DevstackError
-from devstack.procs import ManagedProcess, free_ports, start_process, tcp_open
+from devstack.procs import ManagedProcess, start_process, tcp_open
+from devstack.startup import check_still_running, start_on_free_ports
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +27,6 @@ POM = Path(__file__).with_name("kafka") / "pom.xml"
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 READY_LINE = b"Kafka Server started"
 START_TIMEOUT = 120.0
-_PORT_ATTEMPTS = 3
 
 # The flags of bin/kafka-run-class.sh (KAFKA_JVM_PERFORMANCE_OPTS); heap is set separately.
 JVM_FLAGS = (
@@ -96,9 +96,7 @@ def ensure_libs(cache: Path, *, log: Log = logger.info) -> Path:
             what=f"Maven resolution of Kafka {version}",
         )
         if not (tmp / "libs" / f"kafka_2.13-{version}.jar").is_file():
-            raise DevstackError(
-                f"Maven finished but kafka_2.13-{version}.jar is missing in {tmp / 'libs'}"
-            )
+            raise DevstackError(f"Maven finished but kafka_2.13-{version}.jar is missing in {tmp / 'libs'}")
         log(f"Kafka jars ready in {time.monotonic() - started:.0f} s")
 
     build_once(libs.parent, build, log=log)
@@ -158,10 +156,6 @@ class LocalKafka:
     work_dir: Path
 
 
-class _PortClash(Exception):
-    pass
-
-
 def start_kafka(
     libs: Path, work_dir: Path, *, timeout: float = START_TIMEOUT, log: Log = logger.info
 ) -> LocalKafka:
@@ -171,37 +165,33 @@ def start_kafka(
     (work_dir / "log4j.properties").write_text(LOG4J_PROPERTIES)
     log_opt = f"-Dlog4j.configuration=file:{work_dir / 'log4j.properties'}"
     classpath = f"{libs}/*"  # expanded by java itself
-    for attempt in range(1, _PORT_ATTEMPTS + 1):
-        port, controller_port = free_ports(2)
-        props = work_dir / "server.properties"
+    props = work_dir / "server.properties"
+    log_path = work_dir / "kafka.log"
+    started = time.monotonic()
+
+    def launch(ports: list[int]) -> ManagedProcess:
+        port, controller_port = ports
         props.write_text(render_server_properties(port, controller_port, work_dir / "data"))
         _format_storage(java, log_opt, classpath, props, work_dir)
-        started = time.monotonic()
-        log_path = work_dir / "kafka.log"
-        if log_path.exists():
-            log_path.rename(work_dir / f"kafka.attempt{attempt - 1}.log")
-        proc = start_process(
+        return start_process(
             "kafka",
             [java, *BROKER_HEAP, *JVM_FLAGS, log_opt, "-cp", classpath, "kafka.Kafka", str(props)],
             log_path=log_path,
             cwd=work_dir,
         )
-        try:
-            _wait_ready(proc, log_path, port, timeout)
-        except _PortClash:
-            proc.stop()
-            log(f"kafka: port {port}/{controller_port} was taken meanwhile, retrying ({attempt})")
-            continue
-        except BaseException:
-            proc.stop()
-            raise
-        bootstrap = f"127.0.0.1:{port}"
-        log(
-            f"kafka {kafka_version()} ready at {bootstrap} in {time.monotonic() - started:.1f} s "
-            f"(pid {proc.pid}, log {log_path})"
-        )
-        return LocalKafka(bootstrap, proc, work_dir)
-    raise DevstackError(f"kafka: no free port pair after {_PORT_ATTEMPTS} attempts; see {work_dir}")
+
+    def wait_ready(proc: ManagedProcess, ports: list[int]) -> None:
+        _wait_ready(proc, log_path, ports[0], timeout)
+
+    proc, (port, _) = start_on_free_ports(
+        "kafka", ports=2, log_path=log_path, launch=launch, wait_ready=wait_ready, log=log
+    )
+    bootstrap = f"127.0.0.1:{port}"
+    log(
+        f"kafka {kafka_version()} ready at {bootstrap} in {time.monotonic() - started:.1f} s "
+        f"(pid {proc.pid}, log {log_path})"
+    )
+    return LocalKafka(bootstrap, proc, work_dir)
 
 
 def _format_storage(java: str, log_opt: str, classpath: str, props: Path, work_dir: Path) -> None:
@@ -233,9 +223,7 @@ def _format_storage(java: str, log_opt: str, classpath: str, props: Path, work_d
                 check=False,
             )
         except subprocess.TimeoutExpired as exc:
-            raise DevstackError(
-                f"kafka storage format timed out:\n{tail_lines(format_log)}"
-            ) from exc
+            raise DevstackError(f"kafka storage format timed out:\n{tail_lines(format_log)}") from exc
     if result.returncode != 0:
         raise DevstackError(
             f"kafka storage format failed (exit {result.returncode}):\n{tail_lines(format_log)}\n\n"
@@ -246,20 +234,12 @@ def _format_storage(java: str, log_opt: str, classpath: str, props: Path, work_d
 def _wait_ready(proc: ManagedProcess, log_path: Path, port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        data = _read(log_path)
-        if proc.poll() is not None:
-            if b"Address already in use" in data or b"BindException" in data:
-                raise _PortClash()
-            raise DevstackError(
-                f"kafka exited during startup (exit {proc.poll()}); last lines of {log_path}:\n"
-                f"{tail_lines(log_path)}"
-            )
-        if READY_LINE in data and tcp_open("127.0.0.1", port):
+        check_still_running("kafka", proc, log_path)
+        if READY_LINE in _read(log_path) and tcp_open("127.0.0.1", port):
             break
         if time.monotonic() > deadline:
             raise DevstackError(
-                f"kafka not ready after {timeout:.0f} s; last lines of {log_path}:\n"
-                f"{tail_lines(log_path)}"
+                f"kafka not ready after {timeout:.0f} s; last lines of {log_path}:\n{tail_lines(log_path)}"
             )
         time.sleep(0.2)
     verify_with_aiokafka(f"127.0.0.1:{port}", timeout=max(5.0, deadline - time.monotonic()))
@@ -279,9 +259,7 @@ def verify_with_aiokafka(bootstrap: str, timeout: float = 30.0) -> None:
     async def probe() -> None:
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000)
-        )
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
         await admin.start()
         try:
             cluster = await admin.describe_cluster()
@@ -302,6 +280,4 @@ def verify_with_aiokafka(bootstrap: str, timeout: float = 30.0) -> None:
     if thread.is_alive():
         raise DevstackError(f"aiokafka probe of {bootstrap} hung for {timeout:.0f} s")
     if errors:
-        raise DevstackError(
-            f"kafka at {bootstrap} started but aiokafka cannot use it: {errors[0]!r}"
-        )
+        raise DevstackError(f"kafka at {bootstrap} started but aiokafka cannot use it: {errors[0]!r}")

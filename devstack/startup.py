@@ -1,0 +1,101 @@
+"""Starting a server on free loopback ports: the one port-clash retry and the readiness waits."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from devstack.cache import Log, tail_lines
+from devstack.errors import DevstackError
+from devstack.procs import ManagedProcess, free_ports
+
+logger = logging.getLogger(__name__)
+
+PORT_ATTEMPTS = 3
+# what Java (BindException), Go and Rust (os error 98) print when a port is taken
+_CLASH_MARKERS = (b"address already in use", b"bindexception")
+
+
+class PortClash(Exception):
+    """A server exited at startup because a port `free_ports` picked was taken meanwhile."""
+
+
+def check_still_running(name: str, proc: ManagedProcess, log_path: Path) -> None:
+    """Nothing if `proc` runs; PortClash if it exited over a taken port; else DevstackError."""
+    code = proc.poll()
+    if code is None:
+        return
+    try:
+        text = log_path.read_bytes().lower()
+    except OSError:
+        text = b""
+    if any(marker in text for marker in _CLASH_MARKERS):
+        raise PortClash(name)
+    raise DevstackError(
+        f"{name} exited during startup (exit {code}); last lines of {log_path}:\n{tail_lines(log_path)}"
+    )
+
+
+def start_on_free_ports(
+    name: str,
+    *,
+    ports: int,
+    log_path: Path,
+    launch: Callable[[list[int]], ManagedProcess],
+    wait_ready: Callable[[ManagedProcess, list[int]], None],
+    log: Log = logger.info,
+    attempts: int = PORT_ATTEMPTS,
+) -> tuple[ManagedProcess, list[int]]:
+    """Pick `ports` free ports, `launch` the server on them and `wait_ready` for it.
+
+    Another process can take a port between `free_ports` and the server's bind; `wait_ready`
+    then raises PortClash (see `check_still_running`) and the server is started again on new
+    ports. On any other failure the process is stopped and the error raised. An earlier
+    attempt's `log_path` is kept as `<stem>.attempt<N><suffix>`, so a clash is only ever read
+    from the attempt that had it.
+    """
+    for attempt in range(1, attempts + 1):
+        if log_path.exists():
+            log_path.rename(log_path.with_name(f"{log_path.stem}.attempt{attempt - 1}{log_path.suffix}"))
+        chosen = free_ports(ports)
+        proc = launch(chosen)
+        try:
+            wait_ready(proc, chosen)
+        except PortClash:
+            proc.stop()
+            taken = "/".join(str(port) for port in chosen)
+            log(f"{name}: port {taken} was taken meanwhile, retrying ({attempt})")
+            continue
+        except BaseException:
+            proc.stop()
+            raise
+        return proc, chosen
+    raise DevstackError(f"{name}: no free port after {attempts} attempts; see {log_path.parent}")
+
+
+def wait_for_ping(name: str, proc: ManagedProcess, uri: str, log_path: Path, timeout: float) -> None:
+    """Return once the MongoDB-wire server at `uri` answers `ping`; fail if `proc` exits."""
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    deadline = time.monotonic() + timeout
+    client: MongoClient[dict[str, object]] = MongoClient(
+        uri, serverSelectionTimeoutMS=500, connectTimeoutMS=500, directConnection=True
+    )
+    try:
+        while True:
+            check_still_running(name, proc, log_path)
+            try:
+                client.admin.command("ping")
+                return
+            except PyMongoError as exc:
+                if time.monotonic() > deadline:
+                    raise DevstackError(
+                        f"{name} at {uri} did not answer ping within {timeout:.0f} s ({exc}); "
+                        f"last lines of {log_path}:\n{tail_lines(log_path)}"
+                    ) from exc
+            time.sleep(0.1)
+    finally:
+        client.close()
