@@ -8,9 +8,9 @@ import sys
 import time
 from collections.abc import Sequence
 
-from devstack import procs
+from devstack import mongo, procs
 from devstack.errors import DevstackError
-from devstack.resolve import describe_plan, ensure_local_builds, provide_services
+from devstack.resolve import build_targets, describe_plan, ensure_local_builds, provide_services
 from devstack.supervise import StopRequested, parse_proc_spec, stop_signals, supervise
 
 logger = logging.getLogger("devstack.cli")  # __name__ is "__main__" under -m
@@ -58,7 +58,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_build(args: argparse.Namespace) -> int:
     started = time.monotonic()
-    built = ensure_local_builds(log=logger.info)
+    if args.mongo is None:
+        built = ensure_local_builds(log=logger.info)  # Kafka + the DEVSTACK_MONGO server
+    else:
+        kinds = list(mongo.KINDS) if args.mongo == "all" else [args.mongo]
+        built = build_targets(["kafka", *kinds], log=logger.info)
     for name, path in built.items():
         print(f"{name}: {path}")
     print(f"build took {time.monotonic() - started:.1f} s")
@@ -75,17 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devstack",
         description="Kafka + MongoDB-wire servers for development: from KAFKA_BOOTSTRAP_SERVERS / "
-        "MONGODB_URI, else Docker (testcontainers), else local processes (Kafka 3.9 + FerretDB).",
+        "MONGODB_URI, else Docker (testcontainers), else local processes (Kafka 3.9 + SecantusDB "
+        "or FerretDB, see DEVSTACK_MONGO).",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    up = sub.add_parser(
-        "up", help="start the servers, print their env lines, wait for Ctrl-C/SIGTERM"
-    )
-    up.add_argument(
-        "--keep-logs", action="store_true", help="keep the work dir (logs, data) after stop"
-    )
+    up = sub.add_parser("up", help="start the servers, print their env lines, wait for Ctrl-C/SIGTERM")
+    up.add_argument("--keep-logs", action="store_true", help="keep the work dir (logs, data) after stop")
     up.set_defaults(func=_cmd_up)
 
     run = sub.add_parser("run", help="start the servers and supervise named commands next to them")
@@ -96,16 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=COMMAND",
         help="a child command (shell-split, no shell); repeatable",
     )
-    run.add_argument(
-        "--ready-url", help='poll this URL until it answers 200, then print "ready: URL"'
-    )
-    run.add_argument(
-        "--keep-logs", action="store_true", help="keep the work dir (logs, data) after stop"
-    )
+    run.add_argument("--ready-url", help='poll this URL until it answers 200, then print "ready: URL"')
+    run.add_argument("--keep-logs", action="store_true", help="keep the work dir (logs, data) after stop")
     run.set_defaults(func=_cmd_run)
 
     build = sub.add_parser(
-        "build", help="make sure the Kafka jars and the FerretDB binary are cached"
+        "build", help="make sure the Kafka jars and the MongoDB-wire server binary are cached"
+    )
+    build.add_argument(
+        "--mongo",
+        choices=[*mongo.KINDS, "all"],
+        help=f"which MongoDB-wire server(s) to build besides Kafka (default: ${mongo.MONGO_ENV}, "
+        f"else {mongo.DEFAULT_KIND})",
     )
     build.set_defaults(func=_cmd_build)
 

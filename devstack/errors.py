@@ -10,9 +10,11 @@ How to get a Kafka broker and a MongoDB-wire server for this project (any one of
   2. Install and start a Docker engine (`docker info` must answer); devstack then uses
      testcontainers (confluentinc/cp-kafka:7.9.0, mongo:7),
      or run `docker compose -f docker-compose.kafka.yml up -d` and use option 1.
-  3. Install Java 17+, Maven 3 and Go 1.24+ (with access to Maven Central and the Go module
-     proxy); devstack then builds a local Kafka 3.9 broker and FerretDB once into its cache
-     and runs them as local processes (`python -m devstack build` to prepare the cache)."""
+  3. Install Java 17+ and Maven 3 (for Kafka, from Maven Central) and a Rust toolchain with
+     cargo, CMake and a C compiler (for SecantusDB, from crates.io) -- or Go 1.24+ with
+     DEVSTACK_MONGO=ferretdb (for FerretDB, from the Go module proxy); devstack then builds a
+     local Kafka 3.9 broker and the MongoDB-wire server once into its cache and runs them as
+     local processes (`python -m devstack build` to prepare the cache)."""
 
 
 class DevstackError(RuntimeError):

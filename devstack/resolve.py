@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack import docker, ferretdb, kafka, procs
+from devstack import docker, kafka, mongo, procs
 from devstack.cache import cache_root
 from devstack.errors import HOW_TO_GET_SERVERS, DevstackError
 
@@ -23,6 +24,7 @@ MONGODB_ENV = "MONGODB_URI"
 BACKEND_ENV = "DEVSTACK_BACKEND"  # auto (default) | docker | local: skip or force Docker
 KEEP_ENV = "DEVSTACK_KEEP"  # 1: keep the temporary work dir (logs, data) after stop
 SERVICES = ("kafka", "mongodb")
+BUILD_TARGETS = ("kafka", *mongo.KINDS)
 ENV_VARS = {"kafka": KAFKA_ENV, "mongodb": MONGODB_ENV}
 BACKENDS = ("auto", "docker", "local")
 
@@ -30,7 +32,7 @@ BACKENDS = ("auto", "docker", "local")
 @dataclass(frozen=True)
 class Services:
     kafka_bootstrap_servers: str  # "127.0.0.1:PORT"
-    mongodb_uri: str  # "mongodb://127.0.0.1:PORT/"
+    mongodb_uri: str  # "mongodb://127.0.0.1:PORT/..." (local SecantusDB: "?directConnection=true")
     origin: dict[str, str] = field(hash=False)  # {"kafka": "env"|"docker"|"local", "mongodb": ...}
 
     def env(self) -> dict[str, str]:
@@ -79,16 +81,18 @@ def _keep_requested(env: Mapping[str, str]) -> bool:
     return env.get(KEEP_ENV, "").strip().lower() not in ("", "0", "false", "no")
 
 
-def ensure_local_builds(
-    names: tuple[str, ...] | list[str] = SERVICES, *, log: Callable[[str], None] = logger.info
-) -> dict[str, Path]:
-    """Kafka jars dir and/or FerretDB binary in the cache; cold builds run in parallel."""
+def build_targets(targets: Sequence[str], *, log: Callable[[str], None] = logger.info) -> dict[str, Path]:
+    """Build each of `targets` ("kafka", "secantus", "ferretdb") into the cache once, cold
+    builds in parallel; returns the Kafka jars dir and the servers' binaries by target."""
     cache = cache_root()
     jobs: dict[str, Callable[[], Path]] = {}
-    if "kafka" in names:
-        jobs["kafka"] = lambda: kafka.ensure_libs(cache, log=log)
-    if "mongodb" in names:
-        jobs["mongodb"] = lambda: ferretdb.ensure_binary(cache, log=log)
+    for target in dict.fromkeys(targets):
+        if target == "kafka":
+            jobs[target] = lambda: kafka.ensure_libs(cache, log=log)
+        elif target in mongo.KINDS:
+            jobs[target] = functools.partial(mongo.ensure_mongo_binary, target, cache, log=log)
+        else:
+            raise DevstackError(f"unknown build target {target!r}: expected one of {BUILD_TARGETS}")
     if len(jobs) == 1:
         return {name: job() for name, job in jobs.items()}
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="devstack-build") as pool:
@@ -96,15 +100,24 @@ def ensure_local_builds(
         return {name: future.result() for name, future in futures.items()}
 
 
+def ensure_local_builds(
+    names: tuple[str, ...] | list[str] = SERVICES, *, log: Callable[[str], None] = logger.info
+) -> dict[str, Path]:
+    """What local `names` ("kafka", "mongodb") need, by build target: the Kafka jars and/or
+    the binary of the MongoDB-wire server DEVSTACK_MONGO chooses."""
+    targets = [name if name == "kafka" else mongo.mongo_choice() for name in names]
+    return build_targets(targets, log=log)
+
+
 def _start_local(
     built: dict[str, Path], work: Path, stack: contextlib.ExitStack, log: Callable[[str], None]
 ) -> dict[str, str]:
-    """Start FerretDB and/or Kafka (whichever `built` has) with their data under `work`."""
+    """Start the Mongo-wire server and/or Kafka (whichever `built` has) with data under `work`."""
     values: dict[str, str] = {}
-    if "mongodb" in built:
-        mongo = ferretdb.start_ferretdb(built["mongodb"], work / "ferretdb", log=log)
-        stack.callback(mongo.process.stop)
-        values["mongodb"] = mongo.uri
+    for kind in [target for target in built if target in mongo.KINDS]:
+        server = mongo.start_mongo(kind, built[kind], work / kind, log=log)
+        stack.callback(server.process.stop)
+        values["mongodb"] = server.uri
     if "kafka" in built:
         broker = kafka.start_kafka(built["kafka"], work / "kafka", log=log)
         stack.callback(broker.process.stop)  # runs before the work dir is removed
@@ -130,6 +143,7 @@ def provide_services(
     deleted on exit unless `keep_logs` / DEVSTACK_KEEP=1, or something failed).
     """
     env = os.environ
+    kind = mongo.mongo_choice(env)  # a typo in DEVSTACK_MONGO fails at once, wherever from
     origins = resolve_origins(env, docker.docker_available)
     values = {name: env[ENV_VARS[name]].strip() for name in SERVICES if origins[name] == "env"}
     keep = _keep_requested(env) if keep_logs is None else keep_logs
@@ -167,13 +181,12 @@ def provide_services(
         except BaseException as exc:
             finish(failed=isinstance(exc, Exception))
             if isinstance(exc, DevstackError) and work is not None:
-                raise DevstackError(
-                    f"{exc}\n(devstack work dir kept for inspection: {work})"
-                ) from exc
+                raise DevstackError(f"{exc}\n(devstack work dir kept for inspection: {work})") from exc
             raise
         log(
             f"services: kafka={services.kafka_bootstrap_servers} ({origins['kafka']}), "
-            f"mongodb={services.mongodb_uri} ({origins['mongodb']})"
+            f"mongodb={services.mongodb_uri} ({origins['mongodb']}"
+            f"{' ' + kind if origins['mongodb'] == 'local' else ''})"
         )
         failed = False
         try:
@@ -196,7 +209,10 @@ def describe_plan(env: Mapping[str, str] | None = None) -> list[str]:
 
     origins = resolve_origins(env, probe)
     cache = cache_root(env)
-    lines = [f"backend choice: {backend_choice(env)} ({BACKEND_ENV})"]
+    lines = [
+        f"backend choice: {backend_choice(env)} ({BACKEND_ENV})",
+        f"local MongoDB-wire server: {mongo.mongo_choice(env)} ({mongo.MONGO_ENV})",
+    ]
     if docker_ok:
         lines.append(f"docker engine: {'answers' if docker_ok[0] else 'not reachable'}")
     for name in SERVICES:
@@ -208,20 +224,10 @@ def describe_plan(env: Mapping[str, str] | None = None) -> list[str]:
             detail = f"testcontainers, image {image}"
         elif name == "kafka":
             libs = kafka.libs_dir(cache)
-            state = (
-                "cached"
-                if libs.is_dir()
-                else f"to build with mvn ({shutil.which('mvn') or 'MISSING'})"
-            )
+            state = "cached" if libs.is_dir() else f"to build with mvn ({shutil.which('mvn') or 'MISSING'})"
             java = shutil.which("java") or "MISSING"
             detail = f"Kafka {kafka.kafka_version()} jars {state} at {libs}; java: {java}"
         else:
-            binary = ferretdb.binary_path(cache)
-            state = (
-                "cached"
-                if binary.is_file()
-                else f"to build with go ({shutil.which('go') or 'MISSING'})"
-            )
-            detail = f"FerretDB {ferretdb.ferretdb_version()} binary {state} at {binary}"
+            detail = mongo.describe(mongo.mongo_choice(env), cache)
         lines.append(f"{name}: {origin} - {detail}")
     return lines

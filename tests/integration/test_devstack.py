@@ -1,4 +1,4 @@
-"""Integration tests for devstack: real local Kafka + FerretDB, pymongo compat, CLI hygiene."""
+"""Integration tests for devstack: real local Kafka, SecantusDB and FerretDB, pymongo compat, CLI."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def local_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     that every process started from here inherits through its environment."""
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.delenv("MONGODB_URI", raising=False)
+    monkeypatch.delenv("DEVSTACK_MONGO", raising=False)  # the default: SecantusDB
+    monkeypatch.delenv("DEVSTACK_MONGO_CACHE_MB", raising=False)
     monkeypatch.setenv("DEVSTACK_BACKEND", "local")
     marker = uuid.uuid4().hex
     monkeypatch.setenv(MARKER_ENV, marker)
@@ -81,11 +83,10 @@ async def test_local_servers_serve_clients_and_leave_nothing_behind(local_only: 
         startup = time.monotonic() - started
         assert services.origin == {"kafka": "local", "mongodb": "local"}
         assert services.kafka_bootstrap_servers.startswith("127.0.0.1:")
-        assert services.mongodb_uri.startswith(
-            "mongodb://127.0.0.1:"
-        ) and services.mongodb_uri.endswith("/")
+        assert services.mongodb_uri.startswith("mongodb://127.0.0.1:")
+        assert services.mongodb_uri.endswith("/?directConnection=true")
         running = [p for p in procs.running() if p not in before]  # session servers may exist
-        assert sorted(p.name for p in running) == ["ferretdb", "kafka"]
+        assert sorted(p.name for p in running) == ["kafka", "secantus"]
         pids = [p.pid for p in running]
         assert all(procs.pid_exists(pid) for pid in pids)
 
@@ -108,14 +109,18 @@ async def test_local_servers_serve_clients_and_leave_nothing_behind(local_only: 
     assert all(not d.exists() for d in work_dirs), "temporary work dir must be removed"
 
 
-@pytest.fixture
+@pytest.fixture(params=["secantus", "ferretdb"])
 def mongo_only(
-    local_only: str, monkeypatch: pytest.MonkeyPatch
+    local_only: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> Iterator[MongoClient[dict[str, object]]]:
-    """Only FerretDB (Kafka 'comes from env' and is never contacted)."""
+    """Only the Mongo-wire server DEVSTACK_MONGO chooses, once per kind (Kafka 'comes from env'
+    and is never contacted)."""
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9")
+    monkeypatch.setenv("DEVSTACK_MONGO", request.param)
+    before = procs.running()
     with devstack.provide_services() as services:
         assert services.origin == {"kafka": "env", "mongodb": "local"}
+        assert [p.name for p in procs.running() if p not in before] == [request.param]
         client: MongoClient[dict[str, object]] = MongoClient(
             services.mongodb_uri, serverSelectionTimeoutMS=5000
         )
@@ -126,7 +131,7 @@ def mongo_only(
     assert processes_with_marker(local_only) == []
 
 
-def test_ferretdb_supports_the_pymongo_operations_we_use(
+def test_mongo_servers_support_the_pymongo_operations_we_use(
     mongo_only: MongoClient[dict[str, object]],
 ) -> None:
     col = mongo_only.compat.jobs
@@ -159,7 +164,9 @@ def test_ferretdb_supports_the_pymongo_operations_we_use(
     )
     assert (result.inserted_count, result.upserted_count, result.modified_count) == (1, 1, 1)
 
-    assert col.create_index("email", unique=True) == "email_1"
+    # sparse: documents without an email (u, f, b1, b2 above) are one duplicate null on MongoDB
+    # and SecantusDB; FerretDB v1 alone would accept them in a non-sparse unique index
+    assert col.create_index("email", unique=True, sparse=True) == "email_1"
     assert col.create_index([("g", ASCENDING), ("n", DESCENDING)], name="g_n") == "g_n"
     info = col.index_information()
     assert info["email_1"].get("unique") is True
@@ -175,10 +182,7 @@ def test_ferretdb_supports_the_pymongo_operations_we_use(
         )
     assert excinfo.value.details["writeErrors"][0]["code"] == 11000
 
-    page = [
-        d["_id"]
-        for d in col.find({"g": {"$exists": True}}).sort([("g", 1), ("n", -1)]).skip(2).limit(3)
-    ]
+    page = [d["_id"] for d in col.find({"g": {"$exists": True}}).sort([("g", 1), ("n", -1)]).skip(2).limit(3)]
     assert page == ["j6", "j3", "j7"]  # g=0 by n desc: j0 (n=1000), j9, j6, j3; then g=1: j7, ...
 
 
@@ -216,9 +220,7 @@ class _Output:
             if self._proc.poll() is not None and not self._thread.is_alive():
                 break
             time.sleep(0.1)
-        raise AssertionError(
-            f"{needle!r} not seen (exit {self._proc.poll()}):\n" + "\n".join(self.lines)
-        )
+        raise AssertionError(f"{needle!r} not seen (exit {self._proc.poll()}):\n" + "\n".join(self.lines))
 
 
 def test_cli_run_stops_children_and_servers_on_sigterm(local_only: str) -> None:
@@ -239,7 +241,7 @@ def test_cli_run_stops_children_and_servers_on_sigterm(local_only: str) -> None:
         lines = _Output(cli).wait_for("ready: ", timeout=240)
         env_line = next(line for line in lines if line.startswith("sh ") and "| kafka=" in line)
         assert "kafka=127.0.0.1:" in env_line and "mongo=mongodb://127.0.0.1:" in env_line
-        # servers (java, ferretdb), both children and the grandchild carry the marker
+        # servers (java, secantusd-rs), both children and the grandchild carry the marker
         assert len(processes_with_marker(local_only)) >= 6
         cli.send_signal(signal.SIGTERM)
         assert cli.wait(timeout=60) == 0
@@ -274,4 +276,59 @@ def test_cli_run_exits_nonzero_when_a_child_exits(local_only: str) -> None:
     assert cli.returncode == 3, output
     assert "quitter  | bye" in output
     assert "quitter exited with code 3" in output
+    assert processes_with_marker(local_only) == []
+
+
+def test_secantus_serves_a_compound_index_and_leaves_nothing_behind(
+    local_only: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEVSTACK_MONGO_CACHE_MB", "128")
+    before = procs.running()
+    with devstack.start_local_mongo("secantus", tmp_path) as uri:
+        assert uri.startswith("mongodb://127.0.0.1:") and uri.endswith("/?directConnection=true")
+        (server,) = [p for p in procs.running() if p not in before]
+        assert server.name == "secantus" and processes_with_marker(local_only) != []
+        client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=5000)
+        try:
+            assert client.admin.command("ping")["ok"] == 1.0
+            status = client.admin.command("serverStatus")
+            assert status["wiredTiger"]["cache"]["maximum bytes configured"] == 128 * 1024 * 1024
+            col = client.devstack_test.history
+            col.insert_many([{"_id": f"s{i}", "userId": f"u{i % 50}", "endedAt": i} for i in range(2000)])
+            name = col.create_index([("userId", ASCENDING), ("endedAt", DESCENDING)])
+            assert name == "userId_1_endedAt_-1"
+            page = col.find({"userId": "u7"}).sort("endedAt", DESCENDING).skip(1).limit(3)
+            assert [d["_id"] for d in page] == ["s1907", "s1857", "s1807"]
+            plan = col.find({"userId": "u7"}).sort("endedAt", DESCENDING).limit(3).explain()
+            assert _index_scans(plan["queryPlanner"]["winningPlan"]) == ["userId_1_endedAt_-1"]
+        finally:
+            client.close()
+    assert server not in procs.running() and not procs.group_alive(server.pid)
+    assert processes_with_marker(local_only) == []
+    assert (tmp_path / "secantus.log").is_file() and (tmp_path / "data" / "WiredTiger").is_file()
+
+
+def _index_scans(stage: dict[str, object]) -> list[str]:
+    """indexName of every IXSCAN in an explain plan tree."""
+    found = [str(stage["indexName"])] if stage.get("stage") == "IXSCAN" else []
+    children = [stage.get("inputStage"), *list(stage.get("inputStages") or [])]  # type: ignore[call-overload]
+    for child in children:
+        if isinstance(child, dict):
+            found.extend(_index_scans(child))
+    return found
+
+
+def test_start_local_mongo_runs_ferretdb_beside_the_default(local_only: str, tmp_path: Path) -> None:
+    """What the store tests do: the default server from provide_services, plus a FerretDB."""
+    with devstack.start_local_mongo("secantus", tmp_path / "a") as first:
+        with devstack.start_local_mongo("ferretdb", tmp_path / "b") as second:
+            assert first != second and second.startswith("mongodb://127.0.0.1:")
+            for uri, expected in ((first, "secantus"), (second, "ferretdb")):
+                client: MongoClient[dict[str, object]] = MongoClient(uri, serverSelectionTimeoutMS=5000)
+                try:
+                    client.side.by.insert_one({"_id": expected})
+                    assert client.side.by.distinct("_id") == [expected]  # separate stores
+                finally:
+                    client.close()
+    assert (tmp_path / "b" / "ferretdb.log").is_file()
     assert processes_with_marker(local_only) == []
