@@ -112,8 +112,15 @@ def java_executable() -> str:
 
 
 def new_cluster_id() -> str:
-    """A 22-character base64url UUID, the form `kafka-storage.sh random-uuid` prints."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A 22-character base64url UUID, the form `kafka-storage.sh random-uuid` prints.
+
+    Like Kafka's own Uuid.randomUuid(), never one that starts with "-": the storage tool would
+    read it as an option ("argument --cluster-id/-t: expected one argument"), 1 start in 64.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def render_server_properties(port: int, controller_port: int, data_dir: Path) -> str:
