@@ -1,9 +1,10 @@
-"""Benchmark: live-stream history query latency (page 1 and a deep page) for a user with many
-ended streams among many participation records, and projection throughput (the worker's
-handler) beside a raw pymongo bulk write of the same documents on the same server.
+"""Benchmark: live-stream history query latency (typical user; a heavy user's page 1 and a deep
+page; counts) among many participation records; live projection throughput (the worker's
+projector folding a topic) beside a raw insert_many on the same server; and how long a stream
+with many participants takes to show in all their lists once it ends.
 
 Run: .venv/bin/python bench/bench_history.py [--records 1000000] [--user-streams 10000]
-     [--repeat 100] [--events 20000] [--batch 10000] [--keep]
+     [--repeat 100] [--events 100000] [--fold-batch 1000] [--participants 10000] [--batch 10000]
 Servers come from the environment (KAFKA_BOOTSTRAP_SERVERS/MONGODB_URI) or devstack. The history
 records are loaded straight into the read-model collections with insert_many in batches (not
 through Kafka: the load measures the query side, the throughput part measures the fold).
@@ -14,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
-import os
 import random
 import statistics
 import sys
@@ -29,13 +28,17 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere in the repo
 
+from aiokafka import AIOKafkaProducer  # noqa: E402
 from bson import ObjectId  # noqa: E402
 
 from devstack import provide_services  # noqa: E402
-from projections.livestream import MemoryModel, livestream_handler  # noqa: E402
+from projections.livestream import LivestreamFold, MemoryModel  # noqa: E402
 from projections.livestream_queries import my_watched  # noqa: E402
+from projections.replay.reader import Span, TopicReader  # noqa: E402
+from projections.replay.rebuild import SkippedRecords, record_meta  # noqa: E402
 from projections.store import Doc, MongoStore  # noqa: E402
-from streams.events import Envelope, new_event  # noqa: E402
+from streams.admin import ensure_topics  # noqa: E402
+from streams.events import Envelope, encode, new_event  # noqa: E402
 from streams.events.livestream import (  # noqa: E402
     ParticipantJoined,
     Role,
@@ -44,7 +47,8 @@ from streams.events.livestream import (  # noqa: E402
     StreamStarted,
     UserProfile,
 )
-from streams.pipeline import RecordMeta  # noqa: E402
+from streams.pipeline import BatchProcessor  # noqa: E402
+from streams.topics import dlq_name  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -130,10 +134,10 @@ async def load(store: MongoStore, args: argparse.Namespace, target: str) -> tupl
     streams, batches, total = history_docs(args.records, args.user_streams, target)
     t0 = time.perf_counter()
     for i in range(0, len(streams), args.batch):
-        await store.streams.insert_many(streams[i:i + args.batch], ordered=False)
+        await (await store.streams()).insert_many(streams[i:i + args.batch], ordered=False)
     loaded = 0
     for batch in batches(args.batch):
-        await store.history.insert_many(batch, ordered=False)
+        await (await store.history()).insert_many(batch, ordered=False)
         loaded += len(batch)
         if loaded % (args.batch * 20) == 0:
             rate = loaded / (time.perf_counter() - t0)
@@ -141,8 +145,21 @@ async def load(store: MongoStore, args: argparse.Namespace, target: str) -> tupl
     return loaded, time.perf_counter() - t0
 
 
+def typical_users(args: argparse.Namespace) -> Callable[[int], str]:
+    """The n-th sampled one of the ~200,000 other users (each in about records / 200,000
+    streams), chosen the way `history_docs` assigns them."""
+    per_stream = max(2, args.records // args.user_streams)
+
+    def user(n: int) -> str:
+        i, j = (n * 37) % args.user_streams, 1 + n % (per_stream - 1)
+        return oid((i * 7919 + j) % 200_000, 0xC0)
+
+    return user
+
+
 async def timed_queries(
-    store: MongoStore, target: str, page: int, limit: int, args: argparse.Namespace
+    store: MongoStore, users: Callable[[int], str], page: int, limit: int,
+    args: argparse.Namespace, *, expect: int | None = None,
 ) -> list[float]:
     """`--repeat` timed runs after `--warmup` ones, fewer (at least 5) past `--budget` s."""
     out: list[float] = []
@@ -151,10 +168,12 @@ async def timed_queries(
         if len(out) >= 5 and time.perf_counter() - started > args.budget:
             break
         t0 = time.perf_counter()
-        data = await my_watched(store, target, page, limit)
+        data = await my_watched(store, users(i), page, limit)
         elapsed = (time.perf_counter() - t0) * 1000
-        if len(data["list"]) != limit:
-            raise RuntimeError(f"page {page} had {len(data['list'])} items, expected {limit}")
+        if expect is not None and len(data["list"]) != expect:
+            raise RuntimeError(f"page {page} had {len(data['list'])} items, expected {expect}")
+        if not data["list"]:
+            raise RuntimeError(f"page {page} of {users(i)} is empty")
         if elapsed > 2000:  # slow servers: show progress
             print(f"  page {page}: run {i + 1} took {elapsed / 1000:.1f} s", flush=True)
         if i >= args.warmup:
@@ -162,41 +181,128 @@ async def timed_queries(
     return out
 
 
-async def throughput(store: MongoStore, raw: MongoStore, n_events: int) -> dict[str, Any]:
-    """Events through the pure fold alone, through the worker's handler (fold + MongoDB), and
-    the final documents written with one raw bulk insert on the same server."""
-    viewers_per_stream = 37  # 40 events per stream
+async def timed_counts(
+    store: MongoStore, users: Callable[[int], str], args: argparse.Namespace
+) -> list[float]:
+    where = lambda user: {"userId": user, "bucket": "watched", "visible": True}  # noqa: E731
+    coll = await store.history()
+    out = []
+    for i in range(args.repeat + args.warmup):
+        t0 = time.perf_counter()
+        await coll.count_documents(where(users(i)))
+        if i >= args.warmup:
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def stream_log(n_events: int, viewers_per_stream: int, prefix: int) -> list[Envelope]:
     events: list[Envelope] = []
     i = 0
     while len(events) < n_events:
-        viewers = [oid(i * 100 + v, 0xD0) for v in range(viewers_per_stream)]
-        events += stream_events(oid(i, 0xE0), oid(i % 50, 0xF0), viewers, i)
+        viewers = [oid(i * 100_000 + v, prefix) for v in range(viewers_per_stream)]
+        events += stream_events(oid(i, prefix + 1), oid(i % 50, prefix + 2), viewers, i)
         i += 1
+    return events
+
+
+async def produce(bootstrap: str, topic: str, events: list[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        pending = [await producer.send(topic, encode(e), key=e.key.encode()) for e in events]
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def fold_topic(
+    reader: TopicReader, processor: BatchProcessor, topic: str, start: dict[int, int],
+    batch: int,
+) -> tuple[int, dict[int, int]]:
+    """Fold the topic from `start` to its end with the worker's write path, `batch` records a
+    write (the worker's PROJECTION_BATCH_MAX)."""
+    end = await reader.end_offsets(topic)
+    span = Span(topic, {p: start.get(p, 0) for p in end}, end)
+    done = 0
+    async for fetched in reader.batches(span, max_records=batch):
+        for records in fetched.values():
+            for k in range(0, len(records), batch):
+                chunk = records[k:k + batch]
+                await processor.process([(r.value, record_meta(r)) for r in chunk])
+                done += len(chunk)
+    return done, end
+
+
+async def throughput(
+    store: MongoStore, raw: MongoStore, bootstrap: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Livestream events folded from a real topic by the worker's projector (batches of
+    --fold-batch, one partition), beside a raw insert_many of as many documents."""
+    topic = f"bench-ls-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, [topic])
+    events = stream_log(args.events, 37, 0xD0)  # 40 events per stream
+    await produce(bootstrap, topic, events)
     t0 = time.perf_counter()
     model = MemoryModel().apply_all(events)
     fold_s = time.perf_counter() - t0
-    handler = livestream_handler(store)
-    per_type: dict[str, list[float]] = {}
+    processor = BatchProcessor("bench", LivestreamFold(store), SkippedRecords(), dlq_name)
+    async with TopicReader(bootstrap) as reader:
+        t0 = time.perf_counter()
+        done, _ = await fold_topic(reader, processor, topic, {}, args.fold_batch)
+        fold_topic_s = time.perf_counter() - t0
+    docs = [dict(d) for d in itertools.islice(itertools.cycle(model.history.values()), len(events))]
+    for n, d in enumerate(docs):
+        d["_id"] = f"raw{n}"
+    coll = await raw.history()
     t0 = time.perf_counter()
-    for offset, event in enumerate(events):
-        t1 = time.perf_counter()
-        await handler(event, RecordMeta(topic="bench", partition=0, offset=offset, key=None))
-        per_type.setdefault(event.type, []).append((time.perf_counter() - t1) * 1000)
-    handler_s = time.perf_counter() - t0
-    docs = len(model.streams) + len(model.history)
-    t0 = time.perf_counter()
-    await raw.streams.insert_many(list(model.streams.values()), ordered=False)
-    await raw.history.insert_many(list(model.history.values()), ordered=False)
+    for k in range(0, len(docs), args.batch):
+        await coll.insert_many(docs[k:k + args.batch], ordered=False)
     raw_s = time.perf_counter() - t0
-    return {"events": len(events), "docs": docs, "participations": len(model.history),
-            "fold_s": fold_s, "handler_s": handler_s, "raw_s": raw_s, "per_type": per_type}
+    return {"events": done, "docs": len(model.streams) + len(model.history),
+            "participations": len(model.history), "fold_s": fold_s,
+            "handler_s": fold_topic_s, "raw_s": raw_s, "raw_docs": len(docs)}
 
 
-async def run(mongodb_uri: str, args: argparse.Namespace) -> None:
+async def big_end(store: MongoStore, bootstrap: str, participants: int, batch: int) -> dict[str, float]:
+    """A stream with `participants` viewers ends: time from appending stream.ended until every
+    one of their history lists shows it (folded by the worker's projector from the topic)."""
+    topic = f"bench-end-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(bootstrap, [topic])
+    events = stream_events(oid(1, 0x70), oid(1, 0x71),
+                           [oid(v, 0x72) for v in range(participants)], 0)
+    ended = events.pop()
+    await produce(bootstrap, topic, events)
+    processor = BatchProcessor("bench-end", LivestreamFold(store), SkippedRecords(), dlq_name)
+    history = await store.history()
+    async with TopicReader(bootstrap) as reader:
+        _, position = await fold_topic(reader, processor, topic, {}, batch)
+        t0 = time.perf_counter()
+        await produce(bootstrap, topic, [ended])
+        await fold_topic(reader, processor, topic, position, batch)
+        fold_s = time.perf_counter() - t0
+        visible = await history.count_documents(
+            {"liveStreamId": ended.key, "visible": True, "bucket": "watched"})
+        shown_s = time.perf_counter() - t0
+    sample = oid(participants - 1, 0x72)
+    page = await my_watched(store, sample, 1, 10)
+    if visible != participants or [i["id"] for i in page["list"]] != [ended.key]:
+        raise RuntimeError(f"only {visible} of {participants} lists show the ended stream")
+    return {"fold_s": fold_s, "shown_s": shown_s, "participants": participants}
+
+
+def row(name: str, ms: list[float], base: float | None = None) -> str:
+    p50 = statistics.median(ms)
+    ratio = f"{p50 / base:8.2f}x" if base else " " * 9
+    return (f"| {name:<34} | {len(ms):4} | {p50:8.2f} | {pct(ms, 99):8.2f} | {max(ms):8.2f} "
+            f"| {ratio} |")
+
+
+async def run(mongodb_uri: str, bootstrap: str, args: argparse.Namespace) -> None:
     database = f"bench_history_{uuid.uuid4().hex[:8]}"
     store = MongoStore(mongodb_uri, database, prefix="q_", server_selection_timeout_ms=10000)
     proj = MongoStore(mongodb_uri, database, prefix="p_")
     raw = MongoStore(mongodb_uri, database, prefix="r_")
+    end = MongoStore(mongodb_uri, database, prefix="e_")
     target = str(ObjectId())
     try:
         print(f"server {mongodb_uri} database {database}")
@@ -207,43 +313,50 @@ async def run(mongodb_uri: str, args: argparse.Namespace) -> None:
         print(f"load: {loaded:,} history records in {load_s:.1f} s ({loaded / load_s:,.0f}/s)\n")
         limit = 10
         deep = args.user_streams // limit
-        first = await timed_queries(store, target, 1, limit, args)
-        last = await timed_queries(store, target, deep, limit, args)
-        await proj.ensure_indexes()
-        await raw.ensure_indexes()
-        tp = await throughput(proj, raw, args.events)
+        typical_user = typical_users(args)
+        typical = await timed_queries(store, typical_user, 1, limit, args)
+        first = await timed_queries(store, lambda _: target, 1, limit, args, expect=limit)
+        last = await timed_queries(store, lambda _: target, deep, limit, args, expect=limit)
+        count_typical = await timed_counts(store, typical_user, args)
+        count_heavy = await timed_counts(store, lambda _: target, args)
+        for s_ in (proj, raw, end):
+            await s_.ensure_indexes()
+        tp = await throughput(proj, raw, bootstrap, args)
+        big = await big_end(end, bootstrap, args.participants, args.fold_batch)
     finally:
         if not args.keep:
             await store.client.drop_database(database)
-        for s in (store, proj, raw):
-            await s.close()
+        for s_ in (store, proj, raw, end):
+            await s_.close()
 
+    print(f"history query: my_watched (count + page + the page's streams), {loaded:,} history "
+          f"records; heavy user: {args.user_streams:,} ended streams; typical: ~"
+          f"{loaded // 200_000} streams; limit {limit}")
+    print("| query                              | runs |   p50 ms |   p99 ms |   max ms |  vs page 1 |")
+    print("| ---------------------------------- | ---- | -------- | -------- | -------- | --------- |")
     base = statistics.median(first)
-    print(f"history query: my_watched for a user with {args.user_streams:,} ended streams, "
-          f"{loaded:,} history records, limit {limit}")
-    print("| query                         | runs |   p50 ms |   p99 ms |   max ms | p50 ratio |")
-    print("| ----------------------------- | ---- | -------- | -------- | -------- | --------- |")
-    for name, ms in (("page 1", first), (f"page {deep} (last, skip {(deep - 1) * limit:,})", last)):
-        p50 = statistics.median(ms)
-        print(f"| {name:<29} | {len(ms):4} | {p50:8.2f} | {pct(ms, 99):8.2f} | {max(ms):8.2f} "
-              f"| {p50 / base:8.1f}x |")
+    print(row("typical user, page 1", typical))
+    print(row("heavy user, page 1", first, base))
+    print(row(f"heavy user, page {deep} (skip {(deep - 1) * limit:,})", last, base))
+    print(row("count only, typical user", count_typical))
+    print(row("count only, heavy user", count_heavy))
     print()
     events, docs = tp["events"], tp["docs"]
-    print(f"projection: {events:,} events -> {docs:,} documents "
-          f"({tp['participations']:,} participations), sequential, one partition")
-    print("| path                                 |  seconds |   events/s |     docs/s | vs raw |")
-    print("| ------------------------------------ | -------- | ---------- | ---------- | ------ |")
-    rows = (("pure fold (MemoryModel, no I/O)", tp["fold_s"]),
-            ("worker handler (fold + MongoDB r/w)", tp["handler_s"]),
-            ("raw pymongo insert_many, same docs", tp["raw_s"]))
-    for name, secs in rows:
-        print(f"| {name:<36} | {secs:8.2f} | {events / secs:10,.0f} | {docs / secs:10,.0f} "
-              f"| {secs / tp['raw_s']:5.1f}x |")
-    print("\nhandler latency per event type (one read-fold-write each; ms)")
-    print("| type                 | count |   p50 |   p99 |")
-    print("| -------------------- | ----- | ----- | ----- |")
-    for etype, ms in sorted(tp["per_type"].items()):
-        print(f"| {etype:<20} | {len(ms):5} | {statistics.median(ms):5.1f} | {pct(ms, 99):5.1f} |")
+    raw_rate = tp["raw_docs"] / tp["raw_s"]
+    print(f"live projection: {events:,} livestream events from a topic -> {docs:,} documents "
+          f"({tp['participations']:,} participations), batches of {args.fold_batch}, one partition")
+    print("| path                                      |  seconds |   events/s |  vs raw docs/s |")
+    print("| ----------------------------------------- | -------- | ---------- | ------------- |")
+    print(f"| pure fold (MemoryModel, no I/O)           | {tp['fold_s']:8.2f} | "
+          f"{events / tp['fold_s']:10,.0f} |               |")
+    rate = events / tp["handler_s"]
+    print(f"| worker projector (topic -> fold -> bulk)  | {tp['handler_s']:8.2f} | {rate:10,.0f} | "
+          f"{rate / raw_rate:12.2f}x |")
+    print(f"| raw insert_many, {tp['raw_docs']:,} docs            | {tp['raw_s']:8.2f} | "
+          f"{raw_rate:10,.0f} |         1.00x |")
+    print()
+    print(f"stream end with {big['participants']:,} participants: folded in {big['fold_s']:.2f} s, "
+          f"all {big['participants']:,} history lists show it after {big['shown_s']:.2f} s")
 
 
 def main() -> int:
@@ -256,18 +369,19 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
     parser.add_argument("--budget", type=float, default=120.0,
                         help="seconds per query series; stops early (>= 5 runs) past it")
-    parser.add_argument("--events", type=int, default=20_000,
-                        help="events through the handler for the throughput part (default 20,000)")
+    parser.add_argument("--events", type=int, default=100_000,
+                        help="livestream events folded from a topic (default 100,000)")
+    parser.add_argument("--fold-batch", type=int, default=1000,
+                        help="records per projection batch (the worker's PROJECTION_BATCH_MAX)")
+    parser.add_argument("--participants", type=int, default=10_000,
+                        help="participants of the stream whose end is timed (default 10,000)")
     parser.add_argument("--batch", type=int, default=10_000, help="insert_many batch size")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()
     if args.user_streams < 10 or args.records < args.user_streams:
         parser.error("need --user-streams >= 10 and --records >= --user-streams")
-    uri = os.environ.get("MONGODB_URI", "").strip()
-    with contextlib.ExitStack() as stack:
-        if not uri:
-            uri = stack.enter_context(provide_services()).mongodb_uri
-        asyncio.run(run(uri, args))
+    with provide_services() as services:  # the environment's servers, or local ones
+        asyncio.run(run(services.mongodb_uri, services.kafka_bootstrap_servers, args))
     return 0
 
 

@@ -63,13 +63,13 @@ def plan(event: Envelope, stream_state: Doc | None, participation_state: Doc | N
     live_stream_id = stream_id_of(event)
     if live_stream_id is None:
         return None
-    old = streams.comparable(stream_state)
-    new = streams.apply(old, event)
+    new = streams.apply(stream_state, event)
+    changed = new is not stream_state and new != streams.comparable(stream_state)
     old_part = history.comparable(participation_state)
     new_part = history.apply(old_part, event, new)
     return Plan(
         live_stream_id=live_stream_id,
-        stream=new if new != old else None,
+        stream=new if changed else None,
         participation=new_part if new_part is not None and new_part != old_part else None,
         sync=history.facts(new) if event.type in history.FACT_EVENTS else None,
     )

@@ -141,10 +141,13 @@ def _derive(doc: Doc) -> None:
 
 
 def apply(state: Doc | None, event: Envelope) -> Doc | None:
-    """Pure: the stream document after `event` (None/unchanged for other events)."""
+    """Pure: the stream document after `event` (`state` itself when it is unchanged)."""
     data = event.data
     if not isinstance(data, STREAM_EVENTS):
         return state
+    if (state is not None and isinstance(data, ParticipantJoined)
+            and (data.role is not Role.GUEST or data.user_id in state["broadcasters"])):
+        return state  # most events of a stream are joins that change nothing in it: no copy
     doc: Doc = _copy(state) if state is not None else _empty(data.live_stream_id)
     if isinstance(data, StreamCreated):
         _apply_created(doc, event, data)

@@ -81,7 +81,7 @@ class Settings:
     # Read-your-writes: how long a command waits for its projection before answering 202
     projection_wait_seconds: float = 5.0
     # Live projections fold what is ready, up to this many records or this long, in one write
-    projection_batch_max: int = 500
+    projection_batch_max: int = 1000
     projection_batch_seconds: float = 0.01
     # A database outage during a batch: retry the whole batch this long, then stop the worker
     projection_retry_seconds: float = 60.0

@@ -16,7 +16,7 @@ from streams.events import encode, new_event
 from streams.events.netflix import JobCompleted, JobCreated, JobProgress, JobStatus, JobStep, TitleData
 from streams.pipeline import BatchProcessor, RecordMeta
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 

@@ -33,7 +33,7 @@ from streams.settings import Settings
 from streams.topics import TopicNames
 from tests.support import ServiceProcess, eventually, isolated_settings, start_worker, unique
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 H1, H2, G, F1, F2, F3 = (f"65f0000000000000000000{i:02x}" for i in range(0x10, 0x16))
 S = [f"65f00000000000000000a0{i:02x}" for i in range(1, 9)]

@@ -17,7 +17,7 @@ from streams.settings import Settings
 from streams.topics import TopicNames, dlq_name
 from tests.support import ServiceProcess, eventually, start_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from streams.topics import TopicNames
 from tests.integration.replay_cli import Sent, cli, documents, job_story, produce, wire
 from tests.support import eventually, start_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]
 
 
 def v1_progress(job_id: str, seq: int) -> tuple[bytes, bytes]:

@@ -29,7 +29,7 @@ from streams.topics import TopicNames
 from tests.integration.replay_cli import cli, documents, job_story, produce, wire
 from tests.support import eventually, start_worker
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
