@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from projections.store import Doc, mongo_errors, translate
 from streams.errors import AppError, ErrorCode, UnavailableError
 from streams.events import Envelope
-from streams.pipeline import Batch, Rejected, RecordMeta
+from streams.pipeline import Batch, RecordMeta, Rejected
 
 log = logging.getLogger(__name__)
 

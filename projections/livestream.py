@@ -22,7 +22,7 @@ from projections.fold import POSITION, Documents, advance, applied, reject
 from projections.store import Doc, MongoStore, mongo_errors
 from streams.errors import AppError, ErrorCode
 from streams.events import Envelope
-from streams.pipeline import Batch, Rejected, RecordMeta
+from streams.pipeline import Batch, RecordMeta, Rejected
 
 LIVESTREAM_TYPES = frozenset({
     "stream.created", "stream.updated", "stream.started", "stream.ended", "stream.deleted",

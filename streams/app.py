@@ -38,6 +38,10 @@ def create_app(settings: Settings) -> faust.App:
         producer_linger=0.0,
         producer_acks=-1,
         broker_commit_interval=1.0,
+        # A killed worker's partitions move to the others (or to its restart) within this, not
+        # Kafka's 60 s default: its uncommitted batches are redelivered and skipped by position.
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         stream_wait_empty=False,
         # Our values are JSON envelopes we encode ourselves: never Faust's Record codec.
         key_serializer="raw",

@@ -76,15 +76,19 @@ def isolated_settings(services: Any, **overrides: Any) -> Settings:
 class ServiceProcess:
     """A worker or gateway in a subprocess, with its log kept for the failure message."""
 
-    def __init__(self, name: str, argv: list[str], settings: Settings, log_dir: Path) -> None:
+    def __init__(
+        self, name: str, argv: list[str], settings: Settings, log_dir: Path,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = argv
         self.settings = settings
+        self.env = env or {}
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self.proc: ManagedProcess | None = None
 
     def start(self) -> ServiceProcess:
-        env = {**os.environ, **self.settings.to_env(), "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, **self.settings.to_env(), **self.env, "PYTHONUNBUFFERED": "1"}
         self.proc = start_process(self.name, [sys.executable, *self.argv], log_path=self.log_path,
                                   env=env, cwd=REPO)
         return self
