@@ -21,8 +21,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed ## create .venv and install the project with its dev dependencies
 
 .PHONY: infra
-infra: install ## build (once, cached) the local Kafka jars and the FerretDB binary
-	$(PY) -m devstack build
+infra: install ## build (once, cached) the local Kafka jars and the SecantusDB + FerretDB binaries
+	$(PY) -m devstack build --mongo all
 
 .PHONY: run
 run: infra ## run Kafka, the database, a Faust worker and the gateway on PORT (default 3000); Ctrl-C stops all

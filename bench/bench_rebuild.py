@@ -9,8 +9,9 @@ producer (templates with ids substituted, so producing is not what is measured).
 Passes, each over the topic from offset 0:
 - consume:  aiokafka getmany, no decode, no database (the floor);
 - decode:   consume + `streams.events.decode` (JSON, envelope, upcast, pydantic payload);
-- rebuild:  `python -m projections.replay rebuild jobs` code path (decode + the worker's
-            DocumentFold, batched and write-behind: cached state, bulk inserts, one lane per partition),
+- rebuild:  `python -m projections.replay rebuild jobs` code path (decode + the worker's own
+            batched projector: one bulk write per fetched chunk, sole-writer cache, one lane
+            per partition),
             into a scratch collection, over the first `--rebuild-events` records (default: N;
             the database is the bottleneck, so on a slow machine pass a smaller number).
 
