@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 
@@ -110,13 +111,14 @@ def _crash_hook(name: str) -> Callable[[], None]:
     return after_write
 
 
-def _stop_without_ack(name: str, exc: BaseException) -> None:
-    """A projection batch that cannot be written must never be acknowledged. Faust acks a
+def _stop_without_ack(name: str, why: object, code: int = 70) -> NoReturn:
+    """A projection batch that was not written whole must never be acknowledged. Faust acks a
     buffered batch when its generator closes and commits acked offsets while stopping, so the
-    only safe stop is to end the process here: the batch is redelivered after a restart."""
-    log.critical("agent %s cannot write its batch (%s); exiting without acknowledging it", name, exc)
+    only safe stop is to end the process here: the batch is redelivered after a restart, and
+    what of it was written is skipped by position."""
+    log.critical("agent %s: %s; exiting without acknowledging its batch", name, why)
     logging.shutdown()
-    os._exit(70)
+    os._exit(code)
 
 
 def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHandler) -> None:
@@ -135,6 +137,10 @@ def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHa
             records = [(event.value, meta_from_faust(event.message)) for event in events]
             try:
                 await processor.process(records)
+            except asyncio.CancelledError:
+                # Stopping in the middle of a write: closing take_events would ack (and the
+                # stop commit) a batch that is only partly written.
+                _stop_without_ack(name, "stopped in the middle of a batch", code=0)
             except Exception as exc:  # noqa: BLE001 - retries are spent: stop, never ack
                 _stop_without_ack(name, exc)
             after_write()

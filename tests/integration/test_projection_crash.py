@@ -4,6 +4,7 @@ rebuild from the log (`rebuild --verify`) and the pure fold of the log."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -91,8 +92,7 @@ async def highest_position(store: MongoStore) -> int:
 async def test_a_worker_killed_between_write_and_commit_loses_and_repeats_nothing(
     settings: Settings, topics: TopicNames, store: MongoStore, log_dir: Path
 ) -> None:
-    settings = Settings(**{**{f: getattr(settings, f) for f in settings.__slots__},
-                           "projection_batch_max": BATCH})
+    settings = replace(settings, projection_batch_max=BATCH)
     events = busy_log()
     await produce(settings.kafka_bootstrap_servers, topics.livestream_events, wire(events))
 
