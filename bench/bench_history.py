@@ -224,12 +224,17 @@ async def fold_topic(
     end = await reader.end_offsets(topic)
     span = Span(topic, {p: start.get(p, 0) for p in end}, end)
     done = 0
+    pending: list[Any] = []  # one partition: gather fetches into batches as take_events does
     async for fetched in reader.batches(span, max_records=batch):
         for records in fetched.values():
-            for k in range(0, len(records), batch):
-                chunk = records[k:k + batch]
-                await processor.process([(r.value, record_meta(r)) for r in chunk])
-                done += len(chunk)
+            pending += records
+        while len(pending) >= batch:
+            chunk, pending = pending[:batch], pending[batch:]
+            await processor.process([(r.value, record_meta(r)) for r in chunk])
+            done += len(chunk)
+    if pending:
+        await processor.process([(r.value, record_meta(r)) for r in pending])
+        done += len(pending)
     return done, end
 
 

@@ -79,11 +79,12 @@ def plan(event: Envelope, stream_state: Doc | None, participation_state: Doc | N
 class LivestreamFold:
     """The projector of `livestream.events`: one batch, read once, written once per collection.
 
-    Participations are written first (one bulk write), then each ended or deleted stream's
-    facts are copied into all its participations (one `update_many` per stream, served by the
-    `liveStreamId` index), then the stream documents. A crash anywhere in between is repaired by
-    the redelivery: a document skips what its position says it has applied, the stream document
-    (written last) has not, so its facts are copied again (a `$set` of values, not a counter).
+    Participations are written first (one bulk write; those of ended or deleted streams already
+    carry the stream's facts), then one `update_many` per ended or deleted stream whose stored
+    participations still lack them (`_stale_streams`), then the stream documents. A crash
+    anywhere in between is repaired by the redelivery: a document skips what its position says
+    it has applied; the stream document (written last) has not, so its facts are copied again
+    (a `$set` of values, not a counter).
     """
 
     store: MongoStore
@@ -129,17 +130,38 @@ class LivestreamFold:
                 synced[sid] = todo.sync
             if todo.stream is not None:
                 streams.put(sid, {**todo.stream, POSITION: advance(stream_state, meta)})
+        for key, doc in list(history.current.items()):  # the batch's own: final facts now
+            facts = synced.get(doc["liveStreamId"]) if doc is not None else None
+            if facts is not None and any(doc.get(k) != v for k, v in facts.items()):
+                history.put(key, {**doc, **facts})
+        stale = await _stale_streams(history, synced) if synced else []
         await history.write()
-        if synced:
+        if stale:
             coll = history.collection
             async with mongo_errors(f"write {coll.name}"):
                 await coll.bulk_write(
-                    [UpdateMany({"liveStreamId": sid}, {"$set": facts})
-                     for sid, facts in synced.items()],
+                    [UpdateMany({"liveStreamId": sid}, {"$set": synced[sid]}) for sid in stale],
                     ordered=True,
                 )
         await streams.write()
         return rejected
+
+
+async def _stale_streams(history: Documents, synced: dict[str, Doc]) -> list[str]:
+    """The streams among `synced` with a stored participation outside this batch whose facts
+    differ (one indexed query, small projection): only those need an `update_many`. Most
+    streams end in the batch that folded their joins, whose documents carry the facts already."""
+    coll = history.collection
+    fields = {"liveStreamId": 1, **{k: 1 for facts in synced.values() for k in facts}}
+    stale: dict[str, None] = {}
+    async with mongo_errors(f"read {coll.name}"):
+        async for doc in coll.find({"liveStreamId": {"$in": list(synced)}}, fields):
+            sid = doc["liveStreamId"]
+            if sid in stale or doc["_id"] in history.current:
+                continue
+            if any(doc.get(k) != v for k, v in synced[sid].items()):
+                stale[sid] = None
+    return list(stale)
 
 
 @dataclass
@@ -148,6 +170,7 @@ class MemoryModel:
 
     streams: dict[str, Doc] = field(default_factory=dict)
     history: dict[str, Doc] = field(default_factory=dict)
+    _by_stream: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
 
     def apply(self, event: Envelope) -> None:
         live_stream_id = stream_id_of(event)
@@ -159,11 +182,13 @@ class MemoryModel:
         if todo is None:
             return
         if todo.participation is not None:
-            self.history[todo.participation["_id"]] = todo.participation
+            key = todo.participation["_id"]
+            if key not in self.history:
+                self._by_stream.setdefault(live_stream_id, []).append(key)
+            self.history[key] = todo.participation
         if todo.sync is not None:
-            for key, doc in self.history.items():
-                if doc["liveStreamId"] == live_stream_id:
-                    self.history[key] = {**doc, **todo.sync}
+            for key in self._by_stream.get(live_stream_id, ()):
+                self.history[key] = {**self.history[key], **todo.sync}
         if todo.stream is not None:
             self.streams[live_stream_id] = todo.stream
 

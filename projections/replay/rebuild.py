@@ -104,8 +104,8 @@ def record_meta(record: Record) -> RecordMeta:
 
 @dataclass
 class Replayer:
-    """Feeds spans of the topic through one BatchProcessor (the worker's write path), one batch
-    per fetched chunk of a partition, one lane per partition."""
+    """Feeds spans of the topic through one BatchProcessor (the worker's write path): records
+    are gathered per partition up to `batch_records` a write, one lane per partition."""
 
     reader: TopicReader
     topic: str
@@ -113,19 +113,32 @@ class Replayer:
     progress: Progress
     skipped: SkippedRecords
     applied: int = 0
+    batch_records: int = 2000
 
     async def replay(self, span: Span) -> None:
-        async for batch in self.reader.batches(span):
-            try:
-                async with asyncio.TaskGroup() as lanes:
-                    for records in batch.values():
-                        lanes.create_task(self._lane(records))
-            except BaseExceptionGroup as group:
-                # A lane failed (a dependency stayed down): raise our error, not the group.
-                first = next((e for e in group.exceptions if isinstance(e, AppError)), None)
-                if first is None:
-                    raise
-                raise first from group
+        pending: dict[int, list[Record]] = {}
+        async for fetched in self.reader.batches(span):
+            for partition, records in fetched.items():
+                pending.setdefault(partition, []).extend(records)
+            full = {p: r for p, r in pending.items() if len(r) >= self.batch_records}
+            if full:
+                await self._lanes(full)
+                for partition in full:
+                    del pending[partition]
+        if pending:
+            await self._lanes(pending)
+
+    async def _lanes(self, by_partition: dict[int, list[Record]]) -> None:
+        try:
+            async with asyncio.TaskGroup() as lanes:
+                for records in by_partition.values():
+                    lanes.create_task(self._lane(records))
+        except BaseExceptionGroup as group:
+            # A lane failed (a dependency stayed down): raise our error, not the group.
+            first = next((e for e in group.exceptions if isinstance(e, AppError)), None)
+            if first is None:
+                raise
+            raise first from group
 
     async def _lane(self, records: list[Record]) -> None:
         await self.processor.process([(r.value, record_meta(r)) for r in records])
