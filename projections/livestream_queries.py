@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from typing import Any
 
@@ -39,13 +40,15 @@ async def _history(
     store: MongoStore, user_id: str, bucket: str, page: int, limit: int
 ) -> dict[str, Any]:
     where = {"userId": user_id, "bucket": bucket, "visible": True}
+    history_coll = await store.history()
+
+    async def page_rows() -> list[Doc]:
+        cursor = history_coll.find(where, {"liveStreamId": 1, "role": 1})
+        return [row async for row in cursor.sort(HISTORY_SORT).skip((page - 1) * limit).limit(limit)]
+
     async with mongo_errors("read stream history"):
-        total = await (await store.history()).count_documents(where)
-        rows = [
-            row async for row in (await store.history()).find(
-                where, {"liveStreamId": 1, "role": 1}
-            ).sort(HISTORY_SORT).skip((page - 1) * limit).limit(limit)
-        ] if total > (page - 1) * limit else []
+        # Both walk the same index prefix; concurrently, the page costs the slower of the two.
+        total, rows = await asyncio.gather(history_coll.count_documents(where), page_rows())
         ids = [row["liveStreamId"] for row in rows]
         found = {
             doc["_id"]: doc async for doc in (await store.streams()).find({"_id": {"$in": ids}})

@@ -342,7 +342,7 @@ def test_secantus_command_line(tmp_path: Path) -> None:
 
 
 def test_secantus_cache_bound_from_env() -> None:
-    assert secantus.cache_mb({}) == 256
+    assert secantus.cache_mb({}) == 1024
     assert secantus.cache_mb({"DEVSTACK_MONGO_CACHE_MB": " 64 "}) == 64
     for bad in ("0", "-1", "1G", "lots"):
         with pytest.raises(devstack.DevstackError, match="DEVSTACK_MONGO_CACHE_MB"):
