@@ -38,6 +38,7 @@ from projections.replay.reader import Span, TopicReader  # noqa: E402
 from projections.replay.rebuild import SkippedRecords, record_meta  # noqa: E402
 from projections.store import Doc, MongoStore  # noqa: E402
 from streams.admin import ensure_topics  # noqa: E402
+from streams.consume import BatchProcessor  # noqa: E402
 from streams.events import Envelope, encode, new_event  # noqa: E402
 from streams.events.livestream import (  # noqa: E402
     ParticipantJoined,
@@ -47,7 +48,6 @@ from streams.events.livestream import (  # noqa: E402
     StreamStarted,
     UserProfile,
 )
-from streams.pipeline import BatchProcessor  # noqa: E402
 from streams.topics import dlq_name  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -222,7 +222,7 @@ async def main(args: argparse.Namespace) -> None:
     print("| --- | ---: | ---: | ---: | ---: |")
     print(row("consume (aiokafka getmany, no decode)", n, plain, None))
     print(row("consume + decode (codec, upcast, pydantic)", n, decoded, base))
-    print(row("rebuild jobs (decode + fold + write-behind)", applied, rebuilt_s, base))
+    print(row("rebuild jobs (decode + fold + bulk writes)", applied, rebuilt_s, base))
 
 
 if __name__ == "__main__":

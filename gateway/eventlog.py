@@ -8,9 +8,9 @@ import logging
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from streams.consume import Headers
 from streams.errors import UnavailableError
 from streams.events import Envelope, encode
-from streams.pipeline import Headers
 
 log = logging.getLogger(__name__)
 

@@ -29,9 +29,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from projections.store import Doc, mongo_errors, translate
+from streams.consume import Batch, RecordMeta, Rejected
 from streams.errors import AppError, ErrorCode, UnavailableError
 from streams.events import Envelope
-from streams.pipeline import Batch, RecordMeta, Rejected
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,9 @@ from projections import livestream_history as history
 from projections import livestream_streams as streams
 from projections.fold import POSITION, Documents, advance, applied, reject
 from projections.store import Doc, MongoStore, mongo_errors
+from streams.consume import Batch, RecordMeta, Rejected
 from streams.errors import AppError, ErrorCode
 from streams.events import Envelope
-from streams.pipeline import Batch, RecordMeta, Rejected
 
 LIVESTREAM_TYPES = frozenset({
     "stream.created", "stream.updated", "stream.started", "stream.ended", "stream.deleted",

@@ -17,11 +17,7 @@ from projections.queries import find_fresh_title
 from projections.registry import LIVE, PROJECTIONS
 from projections.store import MongoStore
 from streams.app import create_app, raw_topic, topic_names
-from streams.events import Envelope, encode
-from streams.events.netflix import TitleData
-from streams.netflix.fetch import NetflixFetcher
-from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
-from streams.pipeline import (
+from streams.consume import (
     BatchHandler,
     BatchProcessor,
     EnvelopeProcessor,
@@ -29,6 +25,10 @@ from streams.pipeline import (
     Headers,
     meta_from_faust,
 )
+from streams.events import Envelope, encode
+from streams.events.netflix import TitleData
+from streams.netflix.fetch import NetflixFetcher
+from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
 from streams.settings import Settings
 from streams.topics import dlq_name
 

@@ -237,7 +237,7 @@ def _configure_logging(verbose: bool) -> None:
         # aiokafka logs every refused connection while we wait for a broker, and the pipeline a
         # warning per record the worker dead-lettered: the command reports both itself.
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-        logging.getLogger("streams.pipeline").setLevel(logging.ERROR)
+        logging.getLogger("streams.consume").setLevel(logging.ERROR)
 
 
 async def run(

@@ -33,9 +33,9 @@ from projections.replay.progress import Progress
 from projections.replay.ranges import Bound, Range
 from projections.replay.reader import Offsets, Record, Span, TopicReader
 from projections.store import ALIAS_TTL_SECONDS, INDEXES, MongoStore
+from streams.consume import BatchProcessor, Headers, RecordMeta
 from streams.errors import AppError, NotFoundError, ValidationError
 from streams.events.envelope import utc_now
-from streams.pipeline import BatchProcessor, Headers, RecordMeta
 from streams.settings import Settings
 from streams.topics import (
     DLQ_HEADER_CODE,

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from streams.consume import RecordMeta
 from streams.errors import AppError, ErrorCode
 from streams.events import Envelope, new_event
 from streams.events.envelope import Clock, IdFactory, new_id, utc_now
@@ -28,7 +29,6 @@ from streams.events.netflix import (
     TitleScraped,
 )
 from streams.netflix.urls import TitleRef, parse_title_url
-from streams.pipeline import RecordMeta
 from streams.topics import TopicNames, title_key
 
 log = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ import pytest
 from projections import jobs
 from projections.fold import POSITION, DocCache, DocumentFold
 from projections.store import MongoStore
+from streams.consume import BatchProcessor, RecordMeta
 from streams.errors import UnavailableError
 from streams.events import encode, new_event
 from streams.events.netflix import JobCompleted, JobCreated, JobProgress, JobStatus, JobStep, TitleData
-from streams.pipeline import BatchProcessor, RecordMeta
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]
 T0 = datetime(2026, 5, 1, tzinfo=UTC)

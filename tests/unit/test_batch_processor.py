@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from streams.consume import Batch, BatchProcessor, RecordMeta, Rejected
 from streams.errors import AppError, ErrorCode, UnavailableError
-from streams.pipeline import Batch, BatchProcessor, RecordMeta, Rejected
 from tests.unit.test_events import FIXTURES
 
 pytestmark = pytest.mark.unit

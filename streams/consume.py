@@ -1,4 +1,5 @@
-"""The consume loop every agent runs: decode, dead-letter bad records, retry, then fail loudly."""
+"""The consume runtime both sides run: record metadata, sinks, DLQ headers, and the per-record
+and per-batch processors that decode, dead-letter bad records, retry, then fail loudly."""
 
 from __future__ import annotations
 
