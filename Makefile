@@ -27,7 +27,7 @@ infra: install ## build (once, cached) the local Kafka jars and the SecantusDB +
 .PHONY: run
 run: infra ## run Kafka, the database, a Faust worker and the gateway on PORT (default 3000); Ctrl-C stops all
 	PORT=$(PORT) $(PY) -m devstack run \
-		--proc worker="$(PY) -m streams worker" \
+		--proc worker="$(PY) -m runtime worker" \
 		--proc gateway="$(PY) -m gateway" \
 		--ready-url http://127.0.0.1:$(PORT)/readyz
 

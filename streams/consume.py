@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from streams.errors import AppError, ErrorCode, EventDecodeError, UnavailableError
 from streams.events import Envelope, decode
@@ -248,18 +248,3 @@ class BatchProcessor:
 
     async def _dead_letter(self, value: bytes | None, meta: RecordMeta, error: AppError) -> None:
         await dead_letter(self.sink, self.dlq_topic, self.name, value, meta, error)
-
-
-def meta_from_faust(message: Any) -> RecordMeta:
-    """Build RecordMeta from a faust Message (duck-typed: keeps Faust out of the contract)."""
-    headers = message.headers or ()
-    if isinstance(headers, dict):
-        headers = headers.items()
-    return RecordMeta(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
-        timestamp=message.timestamp,
-    )

@@ -118,7 +118,7 @@ class ServiceProcess:
 
 
 async def start_worker(settings: Settings, log_dir: Path) -> ServiceProcess:
-    worker = ServiceProcess("worker", ["-m", "streams", "worker"], settings, log_dir).start()
+    worker = ServiceProcess("worker", ["-m", "runtime", "worker"], settings, log_dir).start()
     await worker.wait_for_log(r"worker ready")
     return worker
 

@@ -14,6 +14,7 @@ import pytest
 from projections.livestream import MemoryModel
 from projections.replay.verify import group_offsets
 from projections.store import MongoStore
+from runtime.worker import CRASH_AFTER_WRITE_ENV
 from streams.events import Envelope, new_event
 from streams.events.livestream import (
     ParticipantJoined,
@@ -26,7 +27,6 @@ from streams.events.livestream import (
 )
 from streams.settings import Settings
 from streams.topics import TopicNames
-from streams.worker import CRASH_AFTER_WRITE_ENV
 from tests.integration.replay_cli import cli, produce, wire
 from tests.support import ServiceProcess, eventually, start_worker
 
@@ -97,7 +97,7 @@ async def test_a_worker_killed_between_write_and_commit_loses_and_repeats_nothin
     await produce(settings.kafka_bootstrap_servers, topics.livestream_events, wire(events))
 
     doomed = ServiceProcess(
-        "worker-doomed", ["-m", "streams", "worker"], settings, log_dir,
+        "worker-doomed", ["-m", "runtime", "worker"], settings, log_dir,
         env={CRASH_AFTER_WRITE_ENV: "project-livestream:4"},
     ).start()
     assert doomed.proc is not None

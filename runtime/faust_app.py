@@ -1,12 +1,14 @@
-"""The Faust app built from Settings, and the raw-bytes topics our agents read and write."""
+"""The Faust adapter: the app built from Settings, raw-bytes topics, and record metadata."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import faust
 
+from streams.consume import RecordMeta
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -64,3 +66,18 @@ def raw_topic(app: faust.App, name: str, *, partitions: int | None = None) -> fa
 
 def topic_names(settings: Settings) -> TopicNames:
     return TopicNames(settings.topic_prefix)
+
+
+def meta_from_faust(message: Any) -> RecordMeta:
+    """RecordMeta from a Faust Message: the one place Faust's record shape is read."""
+    headers = message.headers or ()
+    if isinstance(headers, dict):
+        headers = headers.items()
+    return RecordMeta(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
+        timestamp=message.timestamp,
+    )

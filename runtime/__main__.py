@@ -1,4 +1,4 @@
-"""Entrypoint: `python -m streams worker` runs the Faust worker built from the environment."""
+"""Entrypoint: `python -m runtime worker` runs the Faust worker built from the environment."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import sys
 
 import faust
 
+from runtime.faust_app import topic_names
+from runtime.worker import build_worker
 from streams.admin import deployment_topics, ensure_topics
-from streams.app import topic_names
 from streams.settings import Settings
-from streams.worker import build_worker
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m streams", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m runtime", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("worker", help="run the Faust worker (scrape agent + projections)")
     run.add_argument("--loglevel", default="info")

@@ -16,14 +16,13 @@ import faust
 from projections.queries import find_fresh_title
 from projections.registry import LIVE, PROJECTIONS
 from projections.store import MongoStore
-from streams.app import create_app, raw_topic, topic_names
+from runtime.faust_app import create_app, meta_from_faust, raw_topic, topic_names
 from streams.consume import (
     BatchHandler,
     BatchProcessor,
     EnvelopeProcessor,
     Handler,
     Headers,
-    meta_from_faust,
 )
 from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
