@@ -35,7 +35,7 @@ from devstack import provide_services  # noqa: E402
 from projections.livestream import LivestreamFold, MemoryModel  # noqa: E402
 from projections.livestream_queries import my_watched  # noqa: E402
 from projections.replay.reader import Span, TopicReader  # noqa: E402
-from projections.replay.rebuild import SkippedRecords, record_meta  # noqa: E402
+from projections.replay.rebuild import SkippedRecords  # noqa: E402
 from projections.store import Doc, MongoStore  # noqa: E402
 from streams.admin import ensure_topics  # noqa: E402
 from streams.consume import BatchProcessor  # noqa: E402
@@ -48,6 +48,7 @@ from streams.events.livestream import (  # noqa: E402
     StreamStarted,
     UserProfile,
 )
+from streams.kafka import record_meta  # noqa: E402
 from streams.topics import dlq_name  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

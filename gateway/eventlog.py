@@ -6,11 +6,10 @@ import asyncio
 import logging
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
-from streams.consume import Headers
 from streams.errors import UnavailableError
 from streams.events import Envelope, encode
+from streams.kafka import kafka_errors
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +39,11 @@ class EventLog:
             client_id="streamproc-gateway",
         )
         try:
-            await self._producer.start()
-        except (KafkaError, OSError) as exc:
+            async with kafka_errors("connect", self._bootstrap):
+                await self._producer.start()
+        except UnavailableError:
             await self._producer.stop()
-            raise UnavailableError(f"Kafka unreachable: {exc}") from exc
+            raise
         self._started = True
 
     async def stop(self) -> None:
@@ -53,30 +53,18 @@ class EventLog:
 
     async def append(self, topic: str, event: Envelope) -> tuple[int, int]:
         """(partition, offset) of the stored event."""
-        try:
+        async with kafka_errors(f"append {event.type} to {topic}", self._bootstrap):
             meta = await self._producer.send_and_wait(
                 topic, encode(event), key=event.key.encode("utf-8")
             )
-        except KafkaError as exc:
-            raise UnavailableError(f"could not append {event.type} to {topic}: {exc}") from exc
         log.debug("appended type=%s id=%s at=%s[%d]@%d", event.type, event.id, topic,
                   meta.partition, meta.offset)
         return meta.partition, meta.offset
 
-    async def send_raw(
-        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
-    ) -> None:
-        try:
-            await self._producer.send_and_wait(topic, value, key=key, headers=list(headers))
-        except KafkaError as exc:
-            raise UnavailableError(f"could not write to {topic}: {exc}") from exc
-
     async def check(self, timeout: float = 3.0) -> None:
         """Raise UnavailableError unless the broker answers a metadata request in time."""
         client = self._producer.client
-        try:
+        async with kafka_errors("metadata request", self._bootstrap):
             ok = await asyncio.wait_for(client.fetch_all_metadata(), timeout)
-        except (TimeoutError, KafkaError, OSError) as exc:
-            raise UnavailableError(f"Kafka did not answer: {exc or type(exc).__name__}") from exc
         if ok is None or not ok.brokers():
             raise UnavailableError("Kafka answered with no brokers")

@@ -9,6 +9,7 @@ from typing import Any
 import faust
 
 from streams.consume import RecordMeta
+from streams.kafka import normalize_headers
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -70,14 +71,11 @@ def topic_names(settings: Settings) -> TopicNames:
 
 def meta_from_faust(message: Any) -> RecordMeta:
     """RecordMeta from a Faust Message: the one place Faust's record shape is read."""
-    headers = message.headers or ()
-    if isinstance(headers, dict):
-        headers = headers.items()
     return RecordMeta(
         topic=message.topic,
         partition=message.partition,
         offset=message.offset,
         key=message.key,
-        headers=tuple((str(k), bytes(v or b"")) for k, v in headers),
+        headers=normalize_headers(message.headers),
         timestamp=message.timestamp,
     )

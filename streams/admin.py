@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.errors import UnavailableError
+from streams import kafka
 from streams.topics import ALL_TOPICS, TopicNames, dlq_name
 
 log = logging.getLogger(__name__)
@@ -28,30 +27,27 @@ async def ensure_topics(
     *,
     partitions: int = 1,
     replication_factor: int = 1,
-    attempts: int = 10,
+    wait_seconds: float = 30.0,
 ) -> None:
-    """Idempotent; retries while the broker comes up, then raises UnavailableError."""
+    """Idempotent; waits up to `wait_seconds` for a broker that is coming up, then raises
+    UnavailableError."""
     wanted = list(dict.fromkeys(topics))
-    delay = 0.25
-    for attempt in range(1, attempts + 1):
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000)
-        try:
-            await admin.start()
+    admin = await kafka.start(
+        lambda: AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000),
+        bootstrap_servers, wait_seconds,
+    )
+    try:
+        async with kafka.kafka_errors("create topics", bootstrap_servers):
             existing = set(await admin.list_topics())
             missing = [t for t in wanted if t not in existing]
-            if missing:
-                try:
-                    await admin.create_topics(
-                        [NewTopic(t, partitions, replication_factor) for t in missing]
-                    )
-                except TopicAlreadyExistsError:
-                    pass  # another process created them first
-                log.info("created topics %s", ",".join(missing))
-            return
-        except (KafkaConnectionError, KafkaError, OSError) as exc:
-            if attempt == attempts:
-                raise UnavailableError(f"Kafka at {bootstrap_servers} is unreachable: {exc}") from exc
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
-        finally:
-            await admin.close()
+            if not missing:
+                return
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, partitions, replication_factor) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process created them first
+            log.info("created topics %s", ",".join(missing))
+    finally:
+        await admin.close()

@@ -13,24 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 
 from projections.replay.progress import Progress
-from projections.replay.reader import (
-    TopicReader,
-    kafka_errors,
-    record_time,
-    resolve_topic,
-    short_cause,
-)
+from projections.replay.reader import TopicReader, record_time, resolve_topic
+from streams import kafka
 from streams.admin import ensure_topics
-from streams.errors import EventDecodeError, NotFoundError, UnavailableError, ValidationError
+from streams.errors import EventDecodeError, NotFoundError, ValidationError
 from streams.events import decode, format_time
 from streams.events.envelope import utc_now
 from streams.settings import Settings
@@ -103,7 +96,7 @@ async def dead_letters(reader: TopicReader, dlq: str, progress: bool | None) -> 
             record_time(r),
             r.key,
             r.value,
-            tuple((str(k), bytes(v or b"")) for k, v in (r.headers or ())),
+            kafka.normalize_headers(r.headers),
         )
         for r in await read_topic(reader, dlq, progress)
     ]
@@ -181,21 +174,9 @@ def _select(letters: list[DeadLetter], wanted: list[str]) -> list[DeadLetter]:
 
 
 async def _producer(bootstrap: str, wait_seconds: float) -> AIOKafkaProducer:
-    deadline = time.monotonic() + wait_seconds
-    last: BaseException | None = None
-    while time.monotonic() < deadline:
-        producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True
-        )
-        try:
-            await asyncio.wait_for(producer.start(), max(0.1, deadline - time.monotonic()))
-            return producer
-        except (TimeoutError, KafkaError, OSError) as exc:
-            last = exc
-            await producer.stop()
-            await asyncio.sleep(0.5)
-    raise UnavailableError(
-        f"Kafka at {bootstrap} is unreachable (waited {wait_seconds:.0f} s): {short_cause(last)}"
+    return await kafka.start(
+        lambda: AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True),
+        bootstrap, wait_seconds,
     )
 
 
@@ -259,7 +240,7 @@ async def redrive(
         print(f"nothing to redrive from {dlq}", file=out)
         return 0
     marker = dlq + MARKER_SUFFIX
-    await ensure_topics(bootstrap, [marker], attempts=3)
+    await ensure_topics(bootstrap, [marker], wait_seconds=5.0)
     producer = await _producer(bootstrap, connect_timeout)
     try:
         for d in todo:
@@ -267,7 +248,7 @@ async def redrive(
             headers = [(k, v) for k, v in d.headers if k != REDRIVEN_HEADER]
             headers.append((REDRIVEN_HEADER, d.ref.encode("utf-8")))
             value = replacement if replacement is not None else d.value
-            async with kafka_errors(f"redrive to {target}", bootstrap):
+            async with kafka.kafka_errors(f"redrive to {target}", bootstrap):
                 sent = await producer.send_and_wait(target, value, key=d.key, headers=headers)
                 to = f"{target}[{sent.partition}]@{sent.offset}"
                 note = {

@@ -1,22 +1,20 @@
 """Bounded reads of a topic with a plain aiokafka consumer: no group, manual assignment, from
-given offsets to offsets captured beforehand. aiokafka's errors become ours here."""
+given offsets to offsets captured beforehand (Kafka errors mapped by `streams.kafka`)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from projections.replay.ranges import Bound, OffsetBound, Range
-from streams.errors import NotFoundError, UnavailableError
+from streams import kafka
+from streams.errors import UnavailableError
 from streams.events import format_time
 from streams.topics import ALL_TOPICS, DLQ_SUFFIX
 
@@ -26,25 +24,6 @@ Offsets = dict[int, int]
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 # How long a read may see nothing although records are due before it gives up.
 STALL_SECONDS = 60.0
-
-
-@asynccontextmanager
-async def kafka_errors(what: str, bootstrap: str) -> AsyncIterator[None]:
-    """aiokafka (and socket) failures become UnavailableError with what we were doing."""
-    try:
-        yield
-    except (TimeoutError, KafkaError, OSError) as exc:
-        detail = str(exc) or type(exc).__name__
-        raise UnavailableError(f"Kafka at {bootstrap}: {what} failed: {detail}") from exc
-
-
-def short_cause(exc: BaseException | None) -> str:
-    """A short reason: aiokafka's bootstrap error lists every resolved address."""
-    if exc is None or isinstance(exc, asyncio.TimeoutError):
-        return "no answer"
-    if isinstance(exc, KafkaConnectionError):
-        return "connection refused or closed"
-    return str(exc) or type(exc).__name__
 
 
 def resolve_topic(name: str, prefix: str) -> str:
@@ -82,10 +61,8 @@ class TopicReader:
         self.consumer: AIOKafkaConsumer | None = None
 
     async def __aenter__(self) -> TopicReader:
-        deadline = time.monotonic() + self.connect_timeout
-        last: BaseException | None = None
-        while time.monotonic() < deadline:
-            consumer = AIOKafkaConsumer(
+        self.consumer = await kafka.start(
+            lambda: AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap,
                 group_id=None,
                 enable_auto_commit=False,
@@ -94,20 +71,10 @@ class TopicReader:
                 fetch_max_bytes=64 * 1024 * 1024,
                 max_partition_fetch_bytes=16 * 1024 * 1024,
                 fetch_max_wait_ms=100,
-            )
-            try:
-                await asyncio.wait_for(consumer.start(), max(0.1, deadline - time.monotonic()))
-            except (TimeoutError, KafkaError, OSError) as exc:
-                last = exc
-                await consumer.stop()
-                await asyncio.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-                continue
-            self.consumer = consumer
-            return self
-        raise UnavailableError(
-            f"Kafka at {self.bootstrap} is unreachable (waited {self.connect_timeout:.0f} s): "
-            f"{short_cause(last)}"
+            ),
+            self.bootstrap, self.connect_timeout,
         )
+        return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self.consumer is not None:
@@ -120,20 +87,11 @@ class TopicReader:
         return self.consumer
 
     def _errors(self, what: str) -> Any:
-        return kafka_errors(what, self.bootstrap)
+        return kafka.kafka_errors(what, self.bootstrap)
 
     async def partitions(self, topic: str) -> list[int]:
-        """The topic's partitions; NotFoundError when the broker does not know it (we never
-        ask in a way that would auto-create it)."""
-        consumer = self._c()
-        async with self._errors(f"list topics for {topic}"):
-            # The metadata of every topic: asking for one topic by name could auto-create it.
-            # (`consumer.topics()` does the same request but keeps only the names.)
-            cluster = await consumer._client.fetch_all_metadata()
-        partitions = cluster.partitions_for_topic(topic)
-        if topic not in cluster.topics() or not partitions:
-            raise NotFoundError(f"unknown topic {topic!r} on {self.bootstrap}")
-        return sorted(partitions)
+        """The topic's partitions; NotFoundError when the broker does not know it."""
+        return await kafka.partitions(self._c(), topic, self.bootstrap)
 
     def _tps(self, topic: str, partitions: Iterable[int]) -> list[TopicPartition]:
         return [TopicPartition(topic, p) for p in partitions]

@@ -33,9 +33,10 @@ from projections.replay.progress import Progress
 from projections.replay.ranges import Bound, Range
 from projections.replay.reader import Offsets, Record, Span, TopicReader
 from projections.store import ALIAS_TTL_SECONDS, INDEXES, MongoStore
-from streams.consume import BatchProcessor, Headers, RecordMeta
+from streams.consume import BatchProcessor, Headers
 from streams.errors import AppError, NotFoundError, ValidationError
 from streams.events.envelope import utc_now
+from streams.kafka import record_meta
 from streams.settings import Settings
 from streams.topics import (
     DLQ_HEADER_CODE,
@@ -88,18 +89,6 @@ class SkippedRecords:
     @property
     def count(self) -> int:
         return sum(self.by_code.values())
-
-
-def record_meta(record: Record) -> RecordMeta:
-    """What the worker's agents hand the handler (Faust timestamps are seconds)."""
-    return RecordMeta(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        headers=tuple((str(k), bytes(v or b"")) for k, v in (record.headers or ())),
-        timestamp=record.timestamp / 1000.0 if record.timestamp is not None else None,
-    )
 
 
 @dataclass

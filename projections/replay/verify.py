@@ -13,8 +13,9 @@ from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo.asynchronous.collection import AsyncCollection
 
-from projections.replay.reader import Offsets, kafka_errors
+from projections.replay.reader import Offsets
 from projections.store import Doc, mongo_errors
+from streams.kafka import kafka_errors
 
 MISSING = object()
 # Bookkeeping, not content: the offset of the record that wrote the document last. It is
