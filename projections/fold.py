@@ -30,7 +30,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from projections.store import Doc, mongo_errors, translate
 from streams.consume import Batch, RecordMeta, Rejected
-from streams.errors import AppError, ErrorCode, UnavailableError
+from streams.errors import AppError, ErrorCode, WriteConflictError
 from streams.events import Envelope
 
 log = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ class Documents:
         except (BulkWriteError, DuplicateKeyError) as exc:
             self._forget()
             if _duplicate_key(exc):
-                raise UnavailableError(f"{what}: a document appeared concurrently") from exc
+                raise WriteConflictError(f"{what}: a document appeared concurrently") from exc
             raise translate(exc, what) from exc
         except PyMongoError as exc:
             self._forget()
@@ -181,7 +181,7 @@ class Documents:
             raise
         if result.matched_count < replaces:
             self._forget()
-            raise UnavailableError(
+            raise WriteConflictError(
                 f"{what}: {replaces - result.matched_count} documents changed concurrently"
             )
         if self.cache is not None:

@@ -131,6 +131,17 @@ class EventDecodeError(AppError):
     default_code = ErrorCode.DECODE_ERROR
 
 
+class WriteConflictError(AppError):
+    """Two writers raced on one document (a partition briefly owned twice during a rebalance):
+    retryable, the loser refolds from fresh reads. Not a client's 409."""
+
+    default_code = ErrorCode.CONFLICT
+
+    @property
+    def retryable(self) -> bool:
+        return True
+
+
 class UnavailableError(AppError):
     """A dependency (Kafka, the database) did not answer after bounded retries."""
 

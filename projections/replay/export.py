@@ -82,12 +82,12 @@ def to_row(record: Record) -> Row:
     except EventDecodeError as exc:
         row.update(error=f"{exc.code.value}: {exc.message}", raw=_text(record.value))
         return row
-    assert isinstance(obj, dict)  # noqa: S101 - decode() only succeeds on a JSON object
+    wire_version = obj.get("version") if isinstance(obj, dict) else None  # decode() parsed one
     row.update(
         event_id=event.id,
         type=event.type,
         version=event.version,
-        wire_version=obj.get("version"),
+        wire_version=wire_version,
         occurred_at=format_time(event.occurred_at),
         sequence=event.sequence,
         data=event.payload(),

@@ -81,10 +81,6 @@ class Progress:
     def elapsed(self) -> float:
         return self.clock() - self.started
 
-    def rate(self) -> float:
-        elapsed = self.elapsed()
-        return self.done / elapsed if elapsed > 0 else 0.0
-
     def _draw(self, now: float) -> None:
         text = render(self.label, self.done, self.total, now - self.started)
         pad = " " * max(0, self._width - len(text))

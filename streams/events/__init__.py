@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from streams.events.catalog import CATALOG, EventCatalog, latest_version
+from streams.events.catalog import CATALOG, EventCatalog
 from streams.events.codec import decode, decode_json, encode, to_wire
 from streams.events.envelope import Envelope, format_time, new_event, parse_time, utc_ms
 
@@ -14,7 +14,6 @@ __all__ = [
     "decode_json",
     "encode",
     "format_time",
-    "latest_version",
     "new_event",
     "parse_time",
     "to_wire",

@@ -56,9 +56,6 @@ class EventCatalog:
     def upcaster(self, event_type: str, version: int) -> Upcaster | None:
         return self._upcasters.get((event_type, version))
 
-    def types(self) -> list[str]:
-        return sorted(self._latest)
-
     def specs(self) -> list[EventSpec]:
         return sorted(self._specs.values(), key=lambda s: (s.topic, s.type, s.version))
 
@@ -98,7 +95,3 @@ CATALOG = EventCatalog(
     ],
     UPCASTERS,
 )
-
-
-def latest_version(event_type: str) -> int | None:
-    return CATALOG.latest(event_type)

@@ -50,6 +50,37 @@ def decode(raw: bytes | bytearray | memoryview | None, catalog: EventCatalog = C
 
 
 def decode_json(obj: Any, catalog: EventCatalog = CATALOG) -> Envelope:
+    """An envelope from parsed JSON: check its fields, upcast its data, validate the payload."""
+    etype, version = _envelope_fields(obj, catalog)
+    data = obj["data"]
+    if not isinstance(data, dict):
+        raise EventDecodeError("envelope data must be a JSON object", code=ErrorCode.INVALID_EVENT)
+    try:
+        occurred_at = parse_time(obj["occurredAt"])
+    except ValueError as exc:
+        raise EventDecodeError(f"occurredAt: {exc}", code=ErrorCode.INVALID_EVENT) from exc
+    data, version = _upcast(etype, version, data, catalog)
+    payload = _payload(etype, version, data, catalog)
+    sequence = obj.get("sequence")
+    if sequence is not None and (not isinstance(sequence, int) or isinstance(sequence, bool)):
+        raise EventDecodeError("envelope sequence must be an integer", code=ErrorCode.INVALID_EVENT)
+    extra = {k: v for k, v in obj.items() if k not in _ENVELOPE_FIELDS + _OPTIONAL_FIELDS}
+    return Envelope(
+        id=obj["id"],
+        type=etype,
+        version=version,
+        occurred_at=occurred_at,
+        key=obj["key"],
+        data=payload,
+        correlation_id=obj.get("correlationId"),
+        causation_id=obj.get("causationId"),
+        sequence=sequence,
+        extra=extra,
+    )
+
+
+def _envelope_fields(obj: Any, catalog: EventCatalog) -> tuple[str, int]:
+    """The envelope's (type, version) once its required fields are there and well typed."""
     if not isinstance(obj, dict):
         raise EventDecodeError("envelope must be a JSON object")
     missing = [f for f in _ENVELOPE_FIELDS if f not in obj]
@@ -70,23 +101,29 @@ def decode_json(obj: Any, catalog: EventCatalog = CATALOG) -> Envelope:
             f"unknown version {version} of {etype} (latest known {latest})",
             code=ErrorCode.UNKNOWN_EVENT,
         )
-    data = obj["data"]
-    if not isinstance(data, dict):
-        raise EventDecodeError("envelope data must be a JSON object", code=ErrorCode.INVALID_EVENT)
-    try:
-        occurred_at = parse_time(obj["occurredAt"])
-    except ValueError as exc:
-        raise EventDecodeError(f"occurredAt: {exc}", code=ErrorCode.INVALID_EVENT) from exc
+    return etype, version
+
+
+def _upcast(
+    etype: str, version: int, data: dict[str, Any], catalog: EventCatalog
+) -> tuple[dict[str, Any], int]:
+    """Old versions upgraded one step at a time to the latest."""
+    latest = catalog.latest(etype) or version
     while version < latest:
         upcaster = catalog.upcaster(etype, version)
         if upcaster is None:  # the catalog refuses to build without them; belt and braces
             raise EventDecodeError(f"no upcaster for {etype} v{version}")
         data = upcaster(data)
         version += 1
+    return data, version
+
+
+def _payload(etype: str, version: int, data: dict[str, Any], catalog: EventCatalog) -> Any:
     spec = catalog.spec(etype, version)
-    assert spec is not None  # noqa: S101 - guaranteed by the catalog's construction
+    if spec is None:  # an upcaster chain that ends on an uncataloged version
+        raise EventDecodeError(f"no payload model for {etype} v{version}")
     try:
-        payload = spec.model.model_validate(data)
+        return spec.model.model_validate(data)
     except PydanticValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in exc.errors()[:5]
@@ -94,19 +131,3 @@ def decode_json(obj: Any, catalog: EventCatalog = CATALOG) -> Envelope:
         raise EventDecodeError(
             f"invalid {etype} v{version} payload: {problems}", code=ErrorCode.INVALID_EVENT
         ) from exc
-    sequence = obj.get("sequence")
-    if sequence is not None and (not isinstance(sequence, int) or isinstance(sequence, bool)):
-        raise EventDecodeError("envelope sequence must be an integer", code=ErrorCode.INVALID_EVENT)
-    extra = {k: v for k, v in obj.items() if k not in _ENVELOPE_FIELDS + _OPTIONAL_FIELDS}
-    return Envelope(
-        id=obj["id"],
-        type=etype,
-        version=version,
-        occurred_at=occurred_at,
-        key=obj["key"],
-        data=payload,
-        correlation_id=obj.get("correlationId"),
-        causation_id=obj.get("causationId"),
-        sequence=sequence,
-        extra=extra,
-    )

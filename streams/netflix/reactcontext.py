@@ -68,12 +68,6 @@ def _script_segment(html: str) -> str | None:
     return html[begin : end.start() if end else len(html)]
 
 
-def find_react_context(html: str) -> str | None:
-    """The source text of the reactContext object literal, or None if the page has none."""
-    segment = _script_segment(html)
-    return None if segment is None else _match_braces(segment)
-
-
 def _match_braces(segment: str) -> str:
     depth = 0
     for match in _BRACE_TOKENS.finditer(segment):

@@ -93,11 +93,9 @@ class ScrapeJobRunner:
 
     async def __call__(self, event: Envelope, meta: RecordMeta) -> None:
         if isinstance(event.data, ScrapeRequested):
-            await self.run(event)
+            await self.run(event, event.data)
 
-    async def run(self, request: Envelope) -> None:
-        data = request.data
-        assert isinstance(data, ScrapeRequested)  # noqa: S101
+    async def run(self, request: Envelope, data: ScrapeRequested) -> None:
         job = _Job(self, request)
         key = title_key(data.country, data.title_id)
 

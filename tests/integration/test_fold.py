@@ -12,7 +12,7 @@ from projections import jobs
 from projections.fold import POSITION, DocCache, DocumentFold
 from projections.store import MongoStore
 from streams.consume import BatchProcessor, RecordMeta
-from streams.errors import UnavailableError
+from streams.errors import WriteConflictError
 from streams.events import encode, new_event
 from streams.events.netflix import JobCompleted, JobCreated, JobProgress, JobStatus, JobStep, TitleData
 
@@ -135,8 +135,9 @@ async def test_a_concurrent_writer_is_detected_not_overwritten(store: MongoStore
     other = DocumentFold(lambda: store.collection("cas"), jobs.doc_id, counting)
     await stale(batch[:1])
     await other(batch[1:2])  # written behind the cache's back (a rebalance overlap)
-    with pytest.raises(UnavailableError, match="concurrently"):
+    with pytest.raises(WriteConflictError, match="concurrently") as conflict:
         await stale(batch[2:3])
+    assert conflict.value.retryable  # BatchProcessor refolds the batch
     # after the conflict the cache is dropped: a retry reads the truth and applies once
     await stale(batch[2:3])
     (doc,) = await all_docs(store, "cas")
