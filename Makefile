@@ -5,6 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 3000
 PYTEST_ARGS ?=
+LINT_PATHS := streams projections gateway runtime devstack tests bench
 
 .DEFAULT_GOAL := help
 
@@ -40,8 +41,11 @@ test-unit: install ## only the unit tests (no servers)
 	$(PY) -m pytest -p no:cacheprovider -m unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: install ## ruff
-	$(PY) -m ruff check streams projections gateway devstack tests bench
+lint: install ## ruff (lint + format), mypy, import-linter (the package boundaries in pyproject.toml)
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 .PHONY: bench
 bench: infra ## run the benchmarks in bench/ (figures, not pass/fail)

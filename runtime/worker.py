@@ -187,7 +187,7 @@ def build_worker(settings: Settings) -> Worker:
     )
     _register(worker, names.scrape_requests, "scrape-titles", runner)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]  # Faust is untyped
     async def prepare() -> None:
         await store.ensure_indexes()
         log.info("worker ready app_id=%s topics_prefix=%r", app.conf.id, settings.topic_prefix)

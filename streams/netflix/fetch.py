@@ -224,7 +224,7 @@ class NetflixFetcher:
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with up to 10% jitter; a server's Retry-After wins, capped."""
-        delay = self._backoff_seconds * (2 ** (attempt - 1))
+        delay = self._backoff_seconds * 2.0 ** (attempt - 1)
         delay += self._random.uniform(0, delay * 0.1)
         if retry_after is not None:
             delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))

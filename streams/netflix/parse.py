@@ -111,6 +111,8 @@ def _build(fields: dict[str, Any], *, country: str, title_id: str, url: str) -> 
             genres.append(genre)
     seasons = fields.get("seasons")
     kind = fields.get("type") or ("series" if seasons else None)
+    if kind not in ("movie", "series", None):
+        kind = None  # the readers normalise to these; anything else is not worth a wrong label
     return TitleData(
         title=fields["title"],
         year=fields.get("year"),
@@ -118,7 +120,7 @@ def _build(fields: dict[str, Any], *, country: str, title_id: str, url: str) -> 
         genres=genres,
         cast=_unique(fields.get("cast") or []),
         backdrop=fields.get("backdrop"),
-        type=kind,
+        type=kind,  # type: ignore[arg-type]  # narrowed to the Literal's values just above
         maturity_rating=rating,
         seasons=seasons if kind == "series" else None,
         directors=_unique(fields.get("directors") or []),

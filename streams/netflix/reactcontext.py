@@ -230,7 +230,8 @@ def _first(*values: Any) -> Any:
 
 
 def _gql_record(node: dict[str, Any]) -> tuple[list[dict[str, Any]], bool | None]:
-    meta = node.get("metaData") if isinstance(node.get("metaData"), dict) else {}
+    found = node.get("metaData")
+    meta: dict[str, Any] = found if isinstance(found, dict) else {}
     core = dig(node, "genreInfo", "coreGenre")
     available = meta.get("isAvailable", node.get("isAvailable"))
     record = {
