@@ -193,40 +193,9 @@ async def redrive(
 ) -> int:
     bootstrap = settings.kafka_bootstrap_servers
     dlq = dlq_topic_for(topic, settings.topic_prefix)
-    replacement: bytes | None = None
-    if value_file is not None:
-        try:
-            replacement = await asyncio.to_thread(value_file.read_bytes)
-        except OSError as exc:
-            raise ValidationError(f"--value-file {value_file}: {exc.strerror or exc}") from exc
-        try:
-            decode(replacement)
-        except EventDecodeError as exc:
-            raise ValidationError(
-                f"--value-file {value_file} does not decode either: {exc.message}"
-            ) from exc
+    replacement = await _replacement(value_file) if value_file is not None else None
     async with TopicReader(bootstrap, connect_timeout=connect_timeout) as reader:
-        letters = await dead_letters(reader, dlq, progress)
-        done = await redriven(reader, dlq)
-        chosen = _select(letters, offsets) if offsets else letters
-        already = [d for d in chosen if d.ref in done]
-        todo = [d for d in chosen if d.ref not in done]
-        for d in already:
-            print(
-                f"already redriven: [{d.partition}]@{d.offset} -> {done[d.ref].get('to')}", file=out
-            )
-        if replacement is not None and len(todo) > 1:
-            raise ValidationError(
-                f"--value-file replaces one record's value, but {len(todo)} are "
-                "selected and not yet redriven: pick one with --offset"
-            )
-        for d in todo:
-            original = d.header(DLQ_HEADER_TOPIC)
-            if not original:
-                raise ValidationError(
-                    f"[{d.partition}]@{d.offset} has no {DLQ_HEADER_TOPIC} header"
-                )
-            await reader.partitions(original)  # the original topic must still exist
+        todo = await _to_redrive(reader, dlq, offsets, replacement is not None, out, progress)
     if dry_run:
         for d in todo:
             print(
@@ -239,6 +208,57 @@ async def redrive(
     if not todo:
         print(f"nothing to redrive from {dlq}", file=out)
         return 0
+    how = f" with the value of {value_file}" if replacement is not None else " as it was"
+    await _send(bootstrap, dlq, todo, replacement, how, connect_timeout, out)
+    print(f"redrove {len(todo)} records from {dlq}", file=out)
+    return 0
+
+
+async def _replacement(value_file: Path) -> bytes:
+    """The fixed value to send instead of the dead-lettered one; it must decode."""
+    try:
+        replacement = await asyncio.to_thread(value_file.read_bytes)
+    except OSError as exc:
+        raise ValidationError(f"--value-file {value_file}: {exc.strerror or exc}") from exc
+    try:
+        decode(replacement)
+    except EventDecodeError as exc:
+        raise ValidationError(
+            f"--value-file {value_file} does not decode either: {exc.message}"
+        ) from exc
+    return replacement
+
+
+async def _to_redrive(
+    reader: TopicReader, dlq: str, offsets: list[str] | None, replacing: bool, out: TextIO,
+    progress: bool | None,
+) -> list[DeadLetter]:
+    """The selected dead letters not redriven yet (those already are said, and skipped)."""
+    letters = await dead_letters(reader, dlq, progress)
+    done = await redriven(reader, dlq)
+    chosen = _select(letters, offsets) if offsets else letters
+    for d in chosen:
+        if d.ref in done:
+            print(f"already redriven: [{d.partition}]@{d.offset} -> {done[d.ref].get('to')}", file=out)
+    todo = [d for d in chosen if d.ref not in done]
+    if replacing and len(todo) > 1:
+        raise ValidationError(
+            f"--value-file replaces one record's value, but {len(todo)} are "
+            "selected and not yet redriven: pick one with --offset"
+        )
+    for d in todo:
+        original = d.header(DLQ_HEADER_TOPIC)
+        if not original:
+            raise ValidationError(f"[{d.partition}]@{d.offset} has no {DLQ_HEADER_TOPIC} header")
+        await reader.partitions(original)  # the original topic must still exist
+    return todo
+
+
+async def _send(
+    bootstrap: str, dlq: str, todo: list[DeadLetter], replacement: bytes | None, how: str,
+    connect_timeout: float, out: TextIO,
+) -> None:
+    """Each record back to its original topic, then a marker so it is never redriven twice."""
     marker = dlq + MARKER_SUFFIX
     await ensure_topics(bootstrap, [marker], wait_seconds=5.0)
     producer = await _producer(bootstrap, connect_timeout)
@@ -251,20 +271,11 @@ async def redrive(
             async with kafka.kafka_errors(f"redrive to {target}", bootstrap):
                 sent = await producer.send_and_wait(target, value, key=d.key, headers=headers)
                 to = f"{target}[{sent.partition}]@{sent.offset}"
-                note = {
-                    "from": d.ref,
-                    "to": to,
-                    "replaced": replacement is not None,
-                    "at": format_time(utc_now()),
-                }
+                note = {"from": d.ref, "to": to, "replaced": replacement is not None,
+                        "at": format_time(utc_now())}
                 await producer.send_and_wait(
                     marker, json.dumps(note).encode("utf-8"), key=d.ref.encode("utf-8")
                 )
-            how = (
-                " with the value of " + str(value_file) if replacement is not None else " as it was"
-            )
             print(f"redrove [{d.partition}]@{d.offset} -> {to}{how}", file=out)
     finally:
         await producer.stop()
-    print(f"redrove {len(todo)} records from {dlq}", file=out)
-    return 0

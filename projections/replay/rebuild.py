@@ -237,21 +237,47 @@ async def _rebuild(
     what = f"{p.projection.name} from {p.topic} ({span.total()} records; {where})"
     into = ", ".join(f"{c} -> {t}" for c, t in p.targets.items())
     if opts.dry_run:
-        say(f"would rebuild {what} into {into}" + (f" as at {opts.until}" if opts.until is not None else ""))
-        if p.switch:
-            say(
-                "would then switch "
-                + ", ".join(f"{c}: {p.old[c]} -> {p.targets[c]}" for c in p.targets)
-                + ", catch up, and "
-                + ("drop " if opts.drop_old else "keep ")
-                + ", ".join(p.old.values())
-            )
-        if opts.verify:
-            say("would compare with the live collections before switching")
+        _describe_dry_run(p, opts, what, into, say)
         return 0
 
     say(f"rebuilding {what} into {into}")
     view = store.pinned(p.targets)
+    replayer, position = await _fill(p, opts, view, reader, span, say)
+    if not p.switch:
+        say(f"built {into} at offsets {position}; no alias switched")
+        if not opts.verify:
+            return 0
+        status, _ = await _verify(settings, opts, store, view, p, reader, replayer, position, say)
+        return status
+    status = 0
+    if opts.verify:
+        status, position = await _verify(settings, opts, store, view, p, reader, replayer, position, say)
+    await _switch_and_catch_up(p, opts, store, view, replayer, position, clock, say)
+    await _retire_old(p, opts, store, say)
+    return status
+
+
+def _describe_dry_run(
+    p: Plan, opts: RebuildOptions, what: str, into: str, say: Callable[[str], None]
+) -> None:
+    say(f"would rebuild {what} into {into}" + (f" as at {opts.until}" if opts.until is not None else ""))
+    if p.switch:
+        say(
+            "would then switch "
+            + ", ".join(f"{c}: {p.old[c]} -> {p.targets[c]}" for c in p.targets)
+            + ", catch up, and "
+            + ("drop " if opts.drop_old else "keep ")
+            + ", ".join(p.old.values())
+        )
+    if opts.verify:
+        say("would compare with the live collections before switching")
+
+
+async def _fill(
+    p: Plan, opts: RebuildOptions, view: MongoStore, reader: TopicReader, span: Span,
+    say: Callable[[str], None],
+) -> tuple[Replayer, Offsets]:
+    """Replay the span (and, when switching, what arrived meanwhile) into the new collections."""
     await view.ensure_indexes([c for c in p.targets if c in INDEXES])
     skipped = SkippedRecords()
     progress = Progress(f"rebuild {p.projection.name}", span.total(), enabled=opts.progress)
@@ -276,16 +302,13 @@ async def _rebuild(
     )
     for sample in skipped.samples:
         say(f"  skipped {sample}")
-    if not p.switch:
-        say(f"built {into} at offsets {position}; no alias switched")
-        if not opts.verify:
-            return 0
-        status, _ = await _verify(settings, opts, store, view, p, reader, replayer, position, say)
-        return status
+    return replayer, position
 
-    status = 0
-    if opts.verify:
-        status, position = await _verify(settings, opts, store, view, p, reader, replayer, position, say)
+
+async def _switch_and_catch_up(
+    p: Plan, opts: RebuildOptions, store: MongoStore, view: MongoStore, replayer: Replayer,
+    position: Offsets, clock: Callable[[], datetime], say: Callable[[str], None],
+) -> None:
     await aliases.switch(store, p.projection.name, p.targets, p.old, position, clock())
     say(
         "switched "
@@ -306,6 +329,11 @@ async def _rebuild(
     replayer.progress.close()
     await aliases.record_catch_up(store, list(p.targets), position, clock())
     say(f"caught up to offsets {position} ({replayer.applied - before} records after the switch)")
+
+
+async def _retire_old(
+    p: Plan, opts: RebuildOptions, store: MongoStore, say: Callable[[str], None]
+) -> None:
     for logical, old in p.old.items():
         if old == p.targets[logical]:
             continue
@@ -314,7 +342,6 @@ async def _rebuild(
             say(f"dropped old collection {old}")
         else:
             say(f"kept old collection {old} (drop it when no longer needed, or use --drop-old)")
-    return status
 
 
 async def _verify(
