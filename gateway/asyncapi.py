@@ -1,6 +1,4 @@
-"""The AsyncAPI document: Socket.IO events and Kafka topics, generated from the code's catalogs.
-
-`python -m gateway.asyncapi` writes docs/asyncapi.json; `--check` exits 1 when it drifted."""
+"""The AsyncAPI document of Socket.IO events and Kafka topics, generated from the code's types."""
 
 from __future__ import annotations
 
@@ -10,61 +8,55 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gateway.realtime.livestream import NAMESPACES
+from gateway.schema import STR, enum_of, obj
 from streams import topics
 from streams.events.catalog import CATALOG
 from streams.events.docs import schema_name
-from streams.events.netflix import TitleData
+from streams.events.livestream import Role
+from streams.events.netflix import JobStatus, Source, TitleData
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"
 
-
-def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": props, "required": required or list(props),
-            "additionalProperties": False}
-
-
-_S = {"type": "string"}
-_ERR = _obj({"code": _S, "message": _S})
+_ERR = obj({"code": STR, "message": STR})
 _NULLABLE_STR = {"type": ["string", "null"]}
 
 # Socket.IO: (namespace, direction, event) -> payload schema and notes.
 SOCKET_EVENTS: list[dict[str, Any]] = [
     {"namespace": "/", "event": "job:subscribe", "direction": "client->server",
-     "payload": {"oneOf": [_S, _obj({"jobId": _S})]},
-     "ack": {"oneOf": [_obj({"ok": {"const": True}, "jobId": _S, "status": _S}),
-                       _obj({"ok": {"const": False}, "error": _ERR})]},
+     "payload": {"oneOf": [STR, obj({"jobId": STR})]},
+     "ack": {"oneOf": [obj({"ok": {"const": True}, "jobId": STR, "status": STR}),
+                       obj({"ok": {"const": False}, "error": _ERR})]},
      "description": "Join the job's room. A late subscriber at once gets the steps it missed, in "
                     "order (the last one is the current state), then job:completed or job:error "
                     "if the job has ended. Unknown jobs: error ack JOB_NOT_FOUND (and job:error)."},
     {"namespace": "/", "event": "job:unsubscribe", "direction": "client->server",
-     "payload": {"oneOf": [_S, _obj({"jobId": _S})]},
-     "ack": _obj({"ok": {"type": "boolean"}, "jobId": _S}, ["ok"]),
+     "payload": {"oneOf": [STR, obj({"jobId": STR})]},
+     "ack": obj({"ok": {"type": "boolean"}, "jobId": STR}, ["ok"]),
      "description": "Leave the job's room."},
     {"namespace": "/", "event": "job:progress", "direction": "server->client",
-     "payload": _obj({"jobId": _S, "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-                      "status": {"enum": ["pending", "processing", "completed", "failed"]},
-                      "step": _S, "stepCode": _S}),
+     "payload": obj({"jobId": STR, "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                     "status": enum_of(JobStatus), "step": STR, "stepCode": STR}),
      "description": "Every job step: created 0, checking_cache 10, checking_database 30, "
                     "scraping_netflix 50, saving_to_database 80, completed 100 (failed: the "
                     "progress reached). `step` is the description, `stepCode` the code."},
     {"namespace": "/", "event": "job:completed", "direction": "server->client",
-     "payload": _obj({"jobId": _S, "data": {"$ref": "#/components/schemas/TitleData"},
-                      "source": {"enum": ["cache", "database", "netflix"]}}),
+     "payload": obj({"jobId": STR, "data": {"$ref": "#/components/schemas/TitleData"},
+                     "source": enum_of(Source)}),
      "description": "The job ended with the title."},
     {"namespace": "/", "event": "job:error", "direction": "server->client",
-     "payload": _obj({"jobId": _NULLABLE_STR, "error": _ERR}),
+     "payload": obj({"jobId": _NULLABLE_STR, "error": _ERR}),
      "description": "The job failed: SCRAPE_ERROR, TITLE_NOT_FOUND, PARSE_ERROR, TIMEOUT (or "
                     "JOB_NOT_FOUND for a subscription to an unknown job)."},
 ]
-for _ns, _channel in (("/live-stream", "live-stream"), ("/stream-chat", "stream-chat")):
+for _ns, _channel in NAMESPACES.items():
     SOCKET_EVENTS.append({
         "namespace": _ns, "event": "joinStream", "direction": "client->server",
-        "payload": _obj({"liveStreamId": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}),
+        "payload": obj({"liveStreamId": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}),
         "ack": {"oneOf": [
-            _obj({"ok": {"const": True}, "liveStreamId": _S,
-                  "role": {"enum": ["host", "guest", "audience", None]},
-                  "authenticated": {"type": "boolean"}}),
-            _obj({"ok": {"const": False}, "error": _ERR})]},
+            obj({"ok": {"const": True}, "liveStreamId": STR, "role": enum_of(Role, nullable=True),
+                 "authenticated": {"type": "boolean"}}),
+            obj({"ok": {"const": False}, "error": _ERR})]},
         "description": f"Join the stream's room. With a valid JWT (handshake auth.token or the "
                        f"Authorization header) a participant.joined event (channel "
                        f"'{_channel}') is appended; without one, no event is written.",
@@ -129,7 +121,9 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gateway.asyncapi", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m gateway.asyncapi",
+        description=f"{__doc__} Writes {OUT.name}; --check exits 1 when it drifted.")
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     if args.check:

@@ -1,7 +1,4 @@
-"""The OpenAPI 3.1 document of every REST endpoint (served at GET /api/openapi.json).
-
-Response schemas are closed (`additionalProperties: false`): a field a handler returns that the
-document does not name fails the contract test, so code and document cannot drift apart."""
+"""The OpenAPI 3.1 document of every REST endpoint (served at GET /api/openapi.json)."""
 
 from __future__ import annotations
 
@@ -9,23 +6,20 @@ from typing import Any
 
 from aiohttp import web
 
+from gateway.schema import STR, Schema, enum_of, obj
 from streams.errors import ErrorCode
-from streams.events.netflix import TitleData
+from streams.events.livestream import AccessType, Role, StreamStatus, StreamType
+from streams.events.netflix import JobStatus, Source, TitleData
 
-Schema = dict[str, Any]
+# Response schemas are closed (`additionalProperties: false`): a field a handler returns that the
+# document does not name fails the contract test, so code and document cannot drift apart.
 
-STR: Schema = {"type": "string"}
 NSTR: Schema = {"type": ["string", "null"]}
 TIME: Schema = {"type": "string", "format": "date-time"}
 NTIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 INT: Schema = {"type": "integer"}
 BOOL: Schema = {"type": "boolean"}
 OBJECT_ID: Schema = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
-
-
-def obj(props: dict[str, Schema], required: list[str] | None = None) -> Schema:
-    return {"type": "object", "properties": props,
-            "required": list(props) if required is None else required, "additionalProperties": False}
 
 
 def ref(name: str) -> Schema:
@@ -46,7 +40,7 @@ def _title_data() -> Schema:
 
 def _title_result() -> Schema:
     base = _title_data()
-    props = {"jobId": STR, "source": {"enum": ["cache", "database", "netflix"]}, **base["properties"]}
+    props = {"jobId": STR, "source": enum_of(Source), **base["properties"]}
     return obj(props)
 
 
@@ -54,11 +48,11 @@ PAGINATION = obj({"currentPage": INT, "totalPages": INT, "totalItems": INT, "ite
                   "hasNextPage": BOOL, "hasPrevPage": BOOL})
 PROFILE = obj({"_id": STR, "username": NSTR, "name": NSTR, "surname": NSTR, "profilePhoto": NSTR})
 LIVE_STREAM = obj({
-    "id": OBJECT_ID, "title": STR, "liveStreamType": {"enum": ["solo", "duoself", "duocrowd"]},
+    "id": OBJECT_ID, "title": STR, "liveStreamType": enum_of(StreamType),
     "channelName": STR, "broadcasters": {"type": "array"}, "guests": {"type": "array"},
     "creator": {"anyOf": [ref("UserProfile"), {"type": "null"}]},
     "thumbnailUrl": NSTR, "recording": BOOL, "recordingUrl": NSTR,
-    "status": {"enum": ["created", "live", "ended"]}, "accessType": {"enum": ["free", "paid"]},
+    "status": enum_of(StreamStatus), "accessType": enum_of(AccessType),
     "price": {"type": "number"}, "interest": NSTR, "durationGoal": {"type": ["integer", "null"]},
     "motivation": NSTR, "isActiveReplayOnCreatorProfile": {"type": ["boolean", "null"]},
     "replayCreditPrice": {"type": ["number", "null"]}, "startedAt": NTIME,
@@ -66,12 +60,12 @@ LIVE_STREAM = obj({
     "updatedAt": NTIME, "fundingGoal": {"type": ["number", "null"]},
     "collectedFunding": {"type": ["number", "null"]},
     "fundingPercentage": {"type": ["number", "null"]},
-    "role": {"enum": ["host", "guest", "audience", None]}, "miniCrowdFundings": {"type": "array"},
+    "role": enum_of(Role, nullable=True), "miniCrowdFundings": {"type": "array"},
 })
 JOB_STATE = obj({
-    "jobId": STR, "status": {"enum": ["pending", "processing", "completed", "failed"]},
+    "jobId": STR, "status": enum_of(JobStatus),
     "progress": {"type": "integer", "minimum": 0, "maximum": 100}, "step": NSTR, "stepCode": NSTR,
-    "source": {"enum": ["cache", "database", "netflix", None]}, "data": nullable("TitleData"),
+    "source": enum_of(Source, nullable=True), "data": nullable("TitleData"),
     "error": {"anyOf": [ref("JobError"), {"type": "null"}]}, "createdAt": NTIME, "updatedAt": NTIME,
     "url": NSTR, "country": NSTR, "titleId": NSTR,
 })
@@ -80,7 +74,8 @@ SCHEMAS: dict[str, Schema] = {
     "TitleData": _title_data(),
     "TitleResult": _title_result(),
     "JobError": obj({"code": STR, "message": STR}),
-    "JobAccepted": obj({"jobId": STR, "status": {"const": "pending"}, "progress": {"const": 0}}),
+    "JobAccepted": obj({"jobId": STR, "status": {"const": JobStatus.PENDING.value},
+                       "progress": {"const": 0}}),
     "JobState": JOB_STATE,
     "Health": obj({"status": {"const": "ok"}}),
     "Readiness": obj({"kafka": STR, "database": STR}),
@@ -91,13 +86,13 @@ SCHEMAS: dict[str, Schema] = {
                            "pagination": ref("Pagination")}),
     "CommandAccepted": obj({"id": OBJECT_ID, "projected": {"const": False}}),
     "StreamDeleted": obj({"id": OBJECT_ID, "deleted": {"const": True}, "deletedAt": NTIME}),
-    "JoinResult": obj({"liveStreamId": OBJECT_ID, "role": {"enum": ["host", "guest", "audience"]},
+    "JoinResult": obj({"liveStreamId": OBJECT_ID, "role": enum_of(Role),
                        "joinedAt": TIME, "projected": BOOL}),
     "TitleRequest": obj({"url": {"type": "string", "examples": ["https://www.netflix.com/tr/title/81616256"]}}),
     "JoinRequest": obj({"liveStreamId": OBJECT_ID}),
     "CreateStreamRequest": obj({
-        "title": STR, "liveStreamType": {"enum": ["solo", "duoself", "duocrowd"]}, "channelName": STR,
-        "accessType": {"enum": ["free", "paid"]}, "price": {"type": "number", "minimum": 0},
+        "title": STR, "liveStreamType": enum_of(StreamType), "channelName": STR,
+        "accessType": enum_of(AccessType), "price": {"type": "number", "minimum": 0},
         "interest": NSTR, "guests": {"type": "array", "items": OBJECT_ID},
         "plannedStartDate": NTIME, "plannedEndDate": NTIME,
         "durationGoal": {"type": ["integer", "null"], "minimum": 0}, "motivation": NSTR,
@@ -112,7 +107,7 @@ def success(data: Schema) -> Schema:
 
 
 FAILURE = obj({"isSuccess": {"const": False}, "statusCode": INT,
-               "code": {"enum": [c.value for c in ErrorCode]},
+               "code": enum_of(ErrorCode),
                "data": {}, "errors": {"type": "array", "items": STR, "minItems": 1},
                "timestamp": TIME})
 SCHEMAS["Success"] = success({})
@@ -137,9 +132,10 @@ def responses(ok: dict[int, Schema], errors: list[int]) -> dict[str, Any]:
     return out
 
 
-API_KEY = [{"apiKey": []}]
-BEARER = [{"bearer": []}]
-OPTIONAL_BEARER = [{"bearer": []}, {}]
+Security = list[dict[str, list[str]]]
+API_KEY: Security = [{"apiKey": []}]
+BEARER: Security = [{"bearer": []}]
+OPTIONAL_BEARER: Security = [{"bearer": []}, {}]
 PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
     {"name": "limit", "in": "query",

@@ -1,7 +1,9 @@
-"""Payloads of the live-stream lifecycle and participation events (`livestream.events`)."""
+"""Live-stream vocabulary: event payloads (`livestream.events`), statuses, roles, a stream's view."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -22,6 +24,41 @@ ROLE_RANK: dict[Role, int] = {Role.AUDIENCE: 1, Role.GUEST: 2, Role.HOST: 3}
 StreamType = Literal["solo", "duoself", "duocrowd"]
 AccessType = Literal["free", "paid"]
 JoinChannel = Literal["rest", "live-stream", "stream-chat"]
+
+
+class StreamStatus(StrEnum):
+    """Derived from a stream's facts by the projection, never written by an event."""
+
+    CREATED = "created"  # created without a planned start
+    SCHEDULED = "scheduled"  # created with a plannedStartDate
+    LIVE = "live"
+    ENDED = "ended"
+
+
+STARTABLE = frozenset({StreamStatus.CREATED, StreamStatus.SCHEDULED})
+
+
+@dataclass(frozen=True, slots=True)
+class StreamView:
+    """A stream as the command rules see it. The read side builds it from its document, so the
+    rules never read the document's camelCase keys."""
+
+    id: str
+    status: StreamStatus
+    deleted: bool
+    creator_id: str | None
+    guests: tuple[str, ...] = ()
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+    def role_for(self, user_id: str) -> Role:
+        """The creator is the host, a named guest a guest, anyone else audience."""
+        if user_id == self.creator_id:
+            return Role.HOST
+        if user_id in self.guests:
+            return Role.GUEST
+        return Role.AUDIENCE
 
 
 class UserProfile(Payload):
