@@ -32,7 +32,7 @@ from aiokafka import AIOKafkaProducer  # noqa: E402
 from bson import ObjectId  # noqa: E402
 
 from devstack import provide_services  # noqa: E402
-from projections.livestream import LivestreamFold, MemoryModel  # noqa: E402
+from projections.livestream import LivestreamFold  # noqa: E402
 from projections.livestream_queries import my_watched  # noqa: E402
 from projections.replay.reader import Span, TopicReader  # noqa: E402
 from projections.replay.rebuild import SkippedRecords  # noqa: E402
@@ -50,6 +50,7 @@ from streams.events.livestream import (  # noqa: E402
 )
 from streams.kafka import record_meta  # noqa: E402
 from streams.topics import dlq_name  # noqa: E402
+from tests.livestream_model import MemoryModel  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

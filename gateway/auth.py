@@ -11,9 +11,28 @@ import jwt
 from streams.errors import AuthError, ErrorCode
 from streams.settings import Settings
 
-# Claims read from a user's token. The user id is `sub`, else `userId`, else `_id`.
+# The user id is `sub`, else `userId`, else `_id`; the profile claims are read by name below.
 USER_ID_CLAIMS = ("sub", "userId", "_id")
-PROFILE_CLAIMS = ("username", "name", "surname", "profilePhoto")
+
+
+def parse_bearer(value: str) -> str | None:
+    """The token of `Bearer <token>` (any case, any spaces), else None."""
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def socket_token(auth: Any, environ: dict[str, Any]) -> str | None:
+    """A Socket.IO handshake's token: `auth.token` (with or without `Bearer `), else the
+    Authorization header; None if neither is there."""
+    if isinstance(auth, dict):
+        token = auth.get("token")
+        if isinstance(token, str) and token.strip():
+            return parse_bearer(token) or token.strip()
+    header = environ.get("HTTP_AUTHORIZATION")
+    if isinstance(header, str) and header.strip():
+        # A header that is not `Bearer <token>` is a bad credential: an empty token fails verify.
+        return parse_bearer(header) or ""
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +119,11 @@ class TokenVerifier:
     def from_header(self, header: str | None) -> User:
         if not header:
             raise AuthError("Authorization header is missing", code=ErrorCode.UNAUTHORIZED)
-        scheme, _, token = header.strip().partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = parse_bearer(header)
+        if token is None:
             raise AuthError("Authorization must be 'Bearer <token>'", code=ErrorCode.UNAUTHORIZED)
-        return self.verify(token.strip())
+        return self.verify(token)
+
+    def optional(self, header: str | None) -> User | None:
+        """No header: anonymous. A header that is there must be valid (401 otherwise)."""
+        return self.from_header(header) if header else None

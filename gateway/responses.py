@@ -69,10 +69,12 @@ def fail(
     return web.json_response(body, status=status, dumps=_dumps)
 
 
-def from_error(error: AppError, request: web.Request | None = None, *, data: Any = None) -> web.Response:
-    if data is None and error.details:
-        data = error.details
-    return fail(error.http_status, error.code, [error.message], data=data, request=request)
+def from_error(error: AppError, request: web.Request | None = None) -> web.Response:
+    """An AppError's envelope: its details are the data; a validation error that names several
+    problems lists each one in `errors`, so a client can show them field by field."""
+    problems = error.details.get("problems")
+    messages = [str(p) for p in problems] if isinstance(problems, list) else [error.message]
+    return fail(error.http_status, error.code, messages, data=error.details or None, request=request)
 
 
 _HTTP_CODES: dict[int, ErrorCode] = {

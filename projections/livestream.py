@@ -2,7 +2,7 @@
 
 `plan` is pure: given one event and the documents it touches, it says what to write. The
 worker's projector (`LivestreamFold`) reads those documents for a whole batch and executes the
-plans; `MemoryModel` executes the same plans on dicts (unit tests, the benchmark's reference).
+plans; tests/livestream_model.py executes the same plans on dicts (tests, the benchmark).
 
 Write order is part of the design: participation documents first, the stream document last.
 So once a stream document shows an end or a delete, every participation already shows it
@@ -12,7 +12,7 @@ writes is repaired by the redelivery, because every write is recomputed, not inc
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pymongo import UpdateMany
 
@@ -162,37 +162,3 @@ async def _stale_streams(history: Documents, synced: dict[str, Doc]) -> list[str
             if any(doc.get(k) != v for k, v in synced[sid].items()):
                 stale[sid] = None
     return list(stale)
-
-
-@dataclass
-class MemoryModel:
-    """The same projection over dicts: what the documents must be after a list of events."""
-
-    streams: dict[str, Doc] = field(default_factory=dict)
-    history: dict[str, Doc] = field(default_factory=dict)
-    _by_stream: dict[str, list[str]] = field(default_factory=dict, repr=False, compare=False)
-
-    def apply(self, event: Envelope) -> None:
-        live_stream_id = stream_id_of(event)
-        if live_stream_id is None:
-            return
-        part_id = participation_id(event)
-        todo = plan(event, self.streams.get(live_stream_id),
-                    self.history.get(part_id) if part_id is not None else None)
-        if todo is None:
-            return
-        if todo.participation is not None:
-            key = todo.participation["_id"]
-            if key not in self.history:
-                self._by_stream.setdefault(live_stream_id, []).append(key)
-            self.history[key] = todo.participation
-        if todo.sync is not None:
-            for key in self._by_stream.get(live_stream_id, ()):
-                self.history[key] = {**self.history[key], **todo.sync}
-        if todo.stream is not None:
-            self.streams[live_stream_id] = todo.stream
-
-    def apply_all(self, events: list[Envelope]) -> MemoryModel:
-        for event in events:
-            self.apply(event)
-        return self

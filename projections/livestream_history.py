@@ -1,23 +1,20 @@
-"""The `stream_history` read model: one document per (user, stream) participation, a pure fold.
-
-`_id` is `userId:liveStreamId`, so a user who joins a stream five times has one document (a
-repeated join through a channel already seen changes nothing, so it writes nothing). The
-best role wins (host > guest > audience) and picks the bucket the history lists read
-(`broadcasted` for host/guest, `watched` for audience). The stream's facts the lists filter and
-sort on (`endedAt`, `deleted`, `visible`) are copied in from the stream document: on every
-participation write, and into every participation of a stream when it ends or is deleted.
-"""
+"""The `stream_history` read model: one document per (user, stream) participation, a pure fold."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from projections.store import Doc
 from streams.events import Envelope
-from streams.events.livestream import ROLE_RANK, ParticipantJoined, Role, StreamCreated
-from streams.livestream.commands import StreamStatus
+from streams.events.livestream import ROLE_RANK, ParticipantJoined, Role, StreamCreated, StreamStatus
+
+# `_id` is `userId:liveStreamId`, so a user who joins a stream five times has one document (a
+# repeated join through a channel already seen changes nothing, so it writes nothing). The
+# best role wins (host > guest > audience) and picks the bucket the history lists read
+# (`broadcasted` for host/guest, `watched` for audience). The stream's facts the lists filter and
+# sort on (`endedAt`, `deleted`, `visible`) are copied in from the stream document: on every
+# participation write, and into every participation of a stream when it ends or is deleted.
 
 BROADCASTED = "broadcasted"
 WATCHED = "watched"
@@ -113,16 +110,8 @@ def apply(state: Doc | None, event: Envelope, stream: Doc | None) -> Doc | None:
     return doc
 
 
-def with_facts(doc: Doc, stream: Doc | None) -> Doc:
-    return {**doc, **facts(stream)}
-
-
 def comparable(state: Doc | None) -> Doc | None:
     if state is None:
         return None
     return {k: v for k, v in state.items() if k != "position"}
 
-
-def sort_key(doc: Doc) -> tuple[Any, ...]:
-    """The lists' order: newest endedAt first, then liveStreamId descending (stable)."""
-    return (doc["endedAt"], doc["liveStreamId"])

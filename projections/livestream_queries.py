@@ -9,9 +9,11 @@ from typing import Any
 from pymongo import DESCENDING
 
 from projections import livestream_history as history
-from projections.livestream_streams import to_dto
+from projections.livestream_streams import to_dto, view_of
 from projections.store import Doc, MongoStore, mongo_errors
-from streams.livestream.commands import StreamStatus, role_for
+from streams.events.livestream import Role, StreamStatus, StreamView
+
+Dto = dict[str, Any]
 
 # Page through a history list in this order: newest endedAt first, ties by liveStreamId
 # descending. The index `user_bucket_visible_endedAt` serves the filter and the sort.
@@ -81,27 +83,45 @@ async def whats_live_now(
             doc async for doc in (await store.streams()).find(where).sort(LIVE_SORT)
             .skip((page - 1) * limit).limit(limit)
         ] if total > (page - 1) * limit else []
-    items = [to_dto(doc, role_for(doc, user_id).value if user_id else None) for doc in docs]
-    return _page(items, page, limit, total)
+    return _page([_dto(doc, user_id)[1] for doc in docs], page, limit, total)
 
 
-async def find_stream(store: MongoStore, live_stream_id: str) -> Doc | None:
-    """The stream document as commands see it (deleted ones included; unknown ones not)."""
+def _dto(doc: Doc, user_id: str | None) -> tuple[StreamView, Dto]:
+    """The view and the DTO, with `role` the caller's (null if anonymous)."""
+    view = view_of(doc)
+    return view, to_dto(doc, view.role_for(user_id).value if user_id else None)
+
+
+async def _find(store: MongoStore, live_stream_id: str) -> Doc | None:
+    """Deleted streams included; streams known only by a stray event id not."""
     async with mongo_errors("read live stream"):
         doc = await (await store.streams()).find_one({"_id": live_stream_id})
     return doc if doc is not None and doc.get("known") else None
 
 
-async def get_stream(
-    store: MongoStore, live_stream_id: str, user_id: str | None = None
-) -> dict[str, Any] | None:
+async def find_stream(store: MongoStore, live_stream_id: str) -> StreamView | None:
+    """The stream as the command rules see it (deleted ones included)."""
+    doc = await _find(store, live_stream_id)
+    return view_of(doc) if doc is not None else None
+
+
+async def find_stream_dto(
+    store: MongoStore, live_stream_id: str, user_id: str | None
+) -> tuple[StreamView, Dto] | None:
+    """The view and the DTO from one read, so a command's answer shows the state it waited for."""
+    doc = await _find(store, live_stream_id)
+    return _dto(doc, user_id) if doc is not None else None
+
+
+async def get_stream(store: MongoStore, live_stream_id: str, user_id: str | None = None) -> Dto | None:
     """The DTO of a stream, or None when it does not exist or is deleted."""
-    doc = await find_stream(store, live_stream_id)
-    if doc is None or doc.get("deleted"):
-        return None
-    return to_dto(doc, role_for(doc, user_id).value if user_id else None)
+    found = await find_stream_dto(store, live_stream_id, user_id)
+    return None if found is None or found[0].deleted else found[1]
 
 
-async def find_participation(store: MongoStore, user_id: str, live_stream_id: str) -> Doc | None:
+async def participation_role(store: MongoStore, user_id: str, live_stream_id: str) -> Role | None:
+    """The best role the user's participations in the stream have reached so far."""
     async with mongo_errors("read stream history"):
-        return await (await store.history()).find_one({"_id": history.history_id(user_id, live_stream_id)})
+        doc = await (await store.history()).find_one(
+            {"_id": history.history_id(user_id, live_stream_id)}, {"role": 1})
+    return Role(doc["role"]) if doc is not None else None

@@ -1,10 +1,4 @@
-"""The `live_streams` read model: one document per stream, a pure fold of `livestream.events`.
-
-The fold is a join-semilattice, so it gives the same document whatever the delivery: an event
-applied once or five times, in log order or not. Lifecycle times only move one way (the first
-start/end/delete wins: `min`), the status is derived from them, descriptive fields are
-last-writer-wins on (event time, event id). Times come from the events, never from a clock.
-"""
+"""The `live_streams` read model: one document per stream, a pure fold of `livestream.events`."""
 
 from __future__ import annotations
 
@@ -20,9 +14,15 @@ from streams.events.livestream import (
     StreamDeleted,
     StreamEnded,
     StreamStarted,
+    StreamStatus,
     StreamUpdated,
+    StreamView,
 )
-from streams.livestream.commands import StreamStatus
+
+# The fold is a join-semilattice, so it gives the same document whatever the delivery: an event
+# applied once or five times, in log order or not. Lifecycle times only move one way (the first
+# start/end/delete wins: `min`), the status is derived from them, descriptive fields are
+# last-writer-wins on (event time, event id). Times come from the events, never from a clock.
 
 STREAM_EVENTS = (StreamCreated, StreamUpdated, StreamStarted, StreamEnded, StreamDeleted,
                  ParticipantJoined)
@@ -180,7 +180,24 @@ def comparable(state: Doc | None) -> Doc | None:
     return _copy(state) if state is not None else None
 
 
-# -- the wire shape (the seed's LiveStreamResponseDto) ---------------------------------------
+# -- what the rest of the system sees of a document ------------------------------------------
+def view_of(doc: Doc) -> StreamView:
+    """The command rules' typed view of a stream document."""
+    creator = doc.get("creator") or {}
+    creator_id = creator.get("_id") if isinstance(creator, dict) else None
+    return StreamView(
+        id=doc["_id"],
+        status=StreamStatus(doc["status"]),
+        deleted=bool(doc.get("deleted")),
+        creator_id=creator_id if isinstance(creator_id, str) else None,
+        guests=tuple(doc.get("guests") or ()),
+        started_at=doc.get("startedAt"),
+        ended_at=doc.get("endedAt"),
+        deleted_at=doc.get("deletedAt"),
+    )
+
+
+# The wire shape (the seed's LiveStreamResponseDto).
 def _time(value: datetime | None) -> str | None:
     return format_time(value) if value is not None else None
 

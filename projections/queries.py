@@ -1,12 +1,38 @@
-"""Typed reads over the read models: what the gateway and the scrape agent may ask."""
+"""The read side's one door: typed reads the gateway and the scrape agent may ask, and the store."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from projections.livestream_queries import (
+    Dto,
+    find_stream,
+    find_stream_dto,
+    get_stream,
+    my_broadcasted,
+    my_watched,
+    participation_role,
+    whats_live_now,
+)
 from projections.store import Doc, MongoStore, mongo_errors
 from streams.events.netflix import TitleData
 from streams.topics import title_key
+
+# The gateway opens, pings and closes the store through this module only.
+__all__ = [
+    "Doc",
+    "Dto",
+    "MongoStore",
+    "find_fresh_title",
+    "find_stream",
+    "find_stream_dto",
+    "get_job",
+    "get_stream",
+    "my_broadcasted",
+    "my_watched",
+    "participation_role",
+    "whats_live_now",
+]
 
 
 async def get_job(store: MongoStore, job_id: str) -> Doc | None:

@@ -1,48 +1,32 @@
-"""Socket.IO namespaces `/live-stream` and `/stream-chat`: `joinStream` puts a socket in the
-stream's room and, for an authenticated user, appends `participant.joined`.
-
-A JWT comes from the handshake's `auth.token` or the `Authorization: Bearer` header. A socket
-without one, or with one that does not verify, is accepted as anonymous: it may join rooms
-(the seed: a viewer without a JWT still joins) but writes no participant event, so it gets no
-history. The ack of `joinStream` says `authenticated` so a client can tell.
-"""
+"""Socket.IO namespaces `/live-stream` and `/stream-chat`: `joinStream` joins the stream's room."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
 import socketio
 
-from gateway.auth import User
+from gateway import livestream_service as service
+from gateway.auth import User, socket_token
 from gateway.context import Context
-from gateway.http.livestream import join, load_stream
 from streams.errors import AppError, AuthError, ValidationError
 from streams.events.livestream import JoinChannel
 from streams.livestream import commands
 
 log = logging.getLogger(__name__)
 
+# A JWT comes from the handshake's `auth.token` or the `Authorization: Bearer` header. A socket
+# without one, or with one that does not verify, is accepted as anonymous: it may join rooms
+# (the seed: a viewer without a JWT still joins) but writes no participant event, so it gets no
+# history. The ack of `joinStream` says `authenticated` so a client can tell.
+
 NAMESPACES: dict[str, JoinChannel] = {"/live-stream": "live-stream", "/stream-chat": "stream-chat"}
 
 
 def room(live_stream_id: str) -> str:
     return f"stream:{live_stream_id}"
-
-
-def token_from(auth: Any, environ: dict[str, Any]) -> str | None:
-    """`auth.token` (with or without `Bearer `), else the Authorization header; None if neither."""
-    if isinstance(auth, dict):
-        token = auth.get("token")
-        if isinstance(token, str) and token.strip():
-            scheme, _, rest = token.strip().partition(" ")
-            return rest.strip() if scheme.lower() == "bearer" and rest.strip() else token.strip()
-    header = environ.get("HTTP_AUTHORIZATION")
-    if isinstance(header, str) and header.strip():
-        scheme, _, rest = header.strip().partition(" ")
-        # A header that is not `Bearer <token>` is a bad credential: an empty token fails verify.
-        return rest.strip() if scheme.lower() == "bearer" else ""
-    return None
 
 
 def stream_id_from(payload: Any) -> str:
@@ -66,7 +50,7 @@ class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # unt
         self.channel = NAMESPACES[namespace]
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
-        token = token_from(auth, environ)
+        token = socket_token(auth, environ)
         user: User | None = None
         auth_error: str | None = None
         if token is not None:
@@ -76,13 +60,8 @@ class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # unt
                 auth_error = exc.code.value
                 log.info("anonymous socket namespace=%s sid=%s auth_error=%s",
                          self.namespace, sid, auth_error)
-        await self.save_session(sid, {
-            "user": None if user is None else {
-                "id": user.id, "username": user.username, "name": user.name,
-                "surname": user.surname, "profile_photo": user.profile_photo,
-            },
-            "authError": auth_error,
-        })
+        await self.save_session(sid, {"user": None if user is None else asdict(user),
+                                      "authError": auth_error})
         return True
 
     async def on_joinStream(self, sid: str, payload: Any = None) -> dict[str, Any]:  # noqa: N802 - the seed's event name
@@ -90,10 +69,10 @@ class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # unt
             live_stream_id = stream_id_from(payload)
             user = _user_from(await self.get_session(sid))
             if user is not None:
-                role, _ = await join(self.ctx, user, live_stream_id, self.channel)
+                role, _ = await service.join(self.ctx, user, live_stream_id, self.channel)
                 role_value: str | None = role.value
             else:
-                commands.check_join(await load_stream(self.ctx, live_stream_id), live_stream_id)
+                await service.check_joinable(self.ctx, live_stream_id)
                 role_value = None
             await self.enter_room(sid, room(live_stream_id))
         except AppError as exc:

@@ -1,15 +1,4 @@
-"""Pure live-stream command rules: create body -> StreamCreated, roles, who may start/end/join.
-
-No I/O here: the gateway loads the stream's read-model document, asks these functions, and
-appends the event they allow. A stream document is the `live_streams` read model (camelCase
-keys: `status`, `deleted`, `creator._id`, `guests`).
-
-Decisions (see docs/livestream.md):
-- `accessType: paid` needs `price > 0`; `free` needs `price` 0 (or absent).
-- start only from `created`/`scheduled`; end only from `live` (a stream that never went live is
-  deleted, not ended); delete from any status; join from any status but `ended`.
-- every command on a soft-deleted stream is a 409 CONFLICT (a GET of it is a 404).
-"""
+"""Pure live-stream command rules: create body -> StreamCreated, who may start/end/delete/join."""
 
 from __future__ import annotations
 
@@ -17,13 +6,27 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from enum import StrEnum
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 from streams.errors import ConflictError, ErrorCode, ForbiddenError, NotFoundError, ValidationError
 from streams.events.envelope import parse_time
-from streams.events.livestream import Role, StreamCreated, UserProfile
+from streams.events.livestream import (
+    STARTABLE,
+    AccessType,
+    StreamCreated,
+    StreamStatus,
+    StreamType,
+    StreamView,
+    UserProfile,
+)
+
+# No I/O here: the gateway reads the stream's `StreamView` from the read side, asks these
+# functions, and appends the event they allow. Decisions (see docs/livestream.md):
+# - `accessType: paid` needs `price > 0`; `free` needs `price` 0 (or absent).
+# - start only from `created`/`scheduled`; end only from `live` (a stream that never went live is
+#   deleted, not ended); delete from any status; join from any status but `ended`.
+# - every command on a soft-deleted stream is a 409 CONFLICT (a GET of it is a 404).
 
 _OBJECT_ID = re.compile(r"[0-9a-fA-F]{24}")
 
@@ -36,24 +39,13 @@ MAX_GUESTS = 20
 MAX_PRICE = 1_000_000
 MAX_DURATION_GOAL = 10_000_000
 
-STREAM_TYPES = ("solo", "duoself", "duocrowd")
-ACCESS_TYPES = ("free", "paid")
+STREAM_TYPES: tuple[str, ...] = get_args(StreamType)
+ACCESS_TYPES: tuple[str, ...] = get_args(AccessType)
 CREATE_FIELDS = frozenset({
     "title", "liveStreamType", "channelName", "accessType", "price", "interest", "guests",
     "plannedStartDate", "plannedEndDate", "durationGoal", "motivation", "thumbnailUrl",
     "recording",
 })
-
-
-class StreamStatus(StrEnum):
-    CREATED = "created"  # created without a planned start
-    SCHEDULED = "scheduled"  # created with a plannedStartDate
-    LIVE = "live"
-    ENDED = "ended"
-
-
-STARTABLE = frozenset({StreamStatus.CREATED, StreamStatus.SCHEDULED})
-StreamDoc = Mapping[str, Any]
 
 
 def is_object_id(value: object) -> bool:
@@ -243,68 +235,53 @@ def validate_create(
     )
 
 
-# -- rules over a stream's read-model document ------------------------------------------------
-def creator_id(stream: StreamDoc) -> str | None:
-    creator = stream.get("creator") or {}
-    value = creator.get("_id") if isinstance(creator, Mapping) else None
-    return value if isinstance(value, str) else None
-
-
-def role_for(stream: StreamDoc, user_id: str) -> Role:
-    """The creator is the host, a named guest a guest, anyone else audience."""
-    if user_id == creator_id(stream):
-        return Role.HOST
-    if user_id in (stream.get("guests") or ()):
-        return Role.GUEST
-    return Role.AUDIENCE
-
-
-def require_stream(stream: StreamDoc | None, live_stream_id: str) -> StreamDoc:
+# -- rules over a stream's view ---------------------------------------------------------------
+def require_stream(stream: StreamView | None, live_stream_id: str) -> StreamView:
     if stream is None:
         raise NotFoundError(f"live stream {live_stream_id} does not exist",
                             code=ErrorCode.STREAM_NOT_FOUND)
     return stream
 
 
-def _usable(stream: StreamDoc | None, live_stream_id: str, action: str) -> StreamDoc:
+def _usable(stream: StreamView | None, live_stream_id: str, action: str) -> StreamView:
     found = require_stream(stream, live_stream_id)
-    if found.get("deleted"):
+    if found.deleted:
         raise ConflictError(f"live stream {live_stream_id} is deleted: cannot {action} it")
     return found
 
 
-def _creator_only(stream: StreamDoc, user_id: str, live_stream_id: str, action: str) -> None:
-    if user_id != creator_id(stream):
+def _creator_only(stream: StreamView, user_id: str, live_stream_id: str, action: str) -> None:
+    if user_id != stream.creator_id:
         raise ForbiddenError(f"only the creator of live stream {live_stream_id} may {action} it")
 
 
-def check_start(stream: StreamDoc | None, user_id: str, live_stream_id: str) -> None:
+def check_start(stream: StreamView | None, user_id: str, live_stream_id: str) -> None:
     found = _usable(stream, live_stream_id, "start")
     _creator_only(found, user_id, live_stream_id, "start")
-    if found.get("status") not in STARTABLE:
+    if found.status not in STARTABLE:
         raise ConflictError(
-            f"live stream {live_stream_id} is {found.get('status')}: only a created or "
+            f"live stream {live_stream_id} is {found.status}: only a created or "
             "scheduled stream can be started"
         )
 
 
-def check_end(stream: StreamDoc | None, user_id: str, live_stream_id: str) -> None:
+def check_end(stream: StreamView | None, user_id: str, live_stream_id: str) -> None:
     found = _usable(stream, live_stream_id, "end")
     _creator_only(found, user_id, live_stream_id, "end")
-    if found.get("status") != StreamStatus.LIVE:
+    if found.status is not StreamStatus.LIVE:
         raise ConflictError(
-            f"live stream {live_stream_id} is {found.get('status')}: only a live stream can be "
+            f"live stream {live_stream_id} is {found.status}: only a live stream can be "
             "ended (delete a stream that never went live)"
         )
 
 
-def check_delete(stream: StreamDoc | None, user_id: str, live_stream_id: str) -> None:
+def check_delete(stream: StreamView | None, user_id: str, live_stream_id: str) -> None:
     found = _usable(stream, live_stream_id, "delete")
     _creator_only(found, user_id, live_stream_id, "delete")
 
 
-def check_join(stream: StreamDoc | None, live_stream_id: str) -> StreamDoc:
+def check_join(stream: StreamView | None, live_stream_id: str) -> StreamView:
     found = _usable(stream, live_stream_id, "join")
-    if found.get("status") == StreamStatus.ENDED:
+    if found.status is StreamStatus.ENDED:
         raise ConflictError(f"live stream {live_stream_id} has ended: it cannot be joined")
     return found

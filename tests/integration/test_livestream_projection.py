@@ -15,7 +15,6 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from projections import livestream_queries as q
-from projections.livestream import MemoryModel
 from projections.store import MongoStore
 from streams.admin import deployment_topics, ensure_topics
 from streams.events import Envelope, encode, new_event
@@ -31,6 +30,7 @@ from streams.events.livestream import (
 )
 from streams.settings import Settings
 from streams.topics import TopicNames
+from tests.livestream_model import MemoryModel
 from tests.support import ServiceProcess, eventually, isolated_settings, start_worker, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from projections.livestream import MemoryModel
 from projections.replay.verify import group_offsets
 from projections.store import MongoStore
 from runtime.worker import CRASH_AFTER_WRITE_ENV
@@ -28,6 +27,7 @@ from streams.events.livestream import (
 from streams.settings import Settings
 from streams.topics import TopicNames
 from tests.integration.replay_cli import cli, produce, wire
+from tests.livestream_model import MemoryModel
 from tests.support import ServiceProcess, eventually, start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]

@@ -12,7 +12,6 @@ import pytest
 
 from projections import aliases
 from projections import livestream_queries as q
-from projections.livestream import MemoryModel
 from projections.store import HISTORY, STREAMS, MongoStore
 from streams.events import Envelope, new_event
 from streams.events.livestream import (
@@ -27,6 +26,7 @@ from streams.events.livestream import (
 from streams.settings import Settings
 from streams.topics import TopicNames
 from tests.integration.replay_cli import cli, documents, job_story, produce, wire
+from tests.livestream_model import MemoryModel
 from tests.support import eventually, start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from gateway.auth import TokenVerifier, User
+from gateway.auth import TokenVerifier, User, parse_bearer
 from streams.errors import AuthError, ErrorCode
 from streams.settings import Settings
 
@@ -95,6 +95,21 @@ def test_missing_wrong_scheme_and_malformed_headers(
     verifier: TokenVerifier, header: str | None, code: ErrorCode
 ) -> None:
     assert rejected(verifier.from_header, header) is code
+
+
+@pytest.mark.parametrize(
+    ("value", "token"),
+    [("Bearer a.b.c", "a.b.c"), ("  bearer   a.b.c  ", "a.b.c"), ("BEARER a.b.c", "a.b.c"),
+     ("Bearer", None), ("Bearer   ", None), ("Basic a.b.c", None), ("a.b.c", None), ("", None)],
+)
+def test_one_bearer_parser(value: str, token: str | None) -> None:
+    assert parse_bearer(value) == token
+
+
+def test_an_optional_header(verifier: TokenVerifier) -> None:
+    assert verifier.optional(None) is None and verifier.optional("") is None
+    assert verifier.optional(f"Bearer {hs256(claims())}") == verifier.from_header(f"Bearer {hs256(claims())}")
+    assert rejected(verifier.optional, "Basic dXNlcjpwYXNz") is ErrorCode.UNAUTHORIZED
 
 
 def test_an_expired_token(verifier: TokenVerifier) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from streams.errors import AppError, ErrorCode, ValidationError
-from streams.events.livestream import Role, UserProfile
+from streams.events.livestream import AccessType, Role, StreamStatus, StreamType, StreamView, UserProfile
 from streams.livestream import commands
 
 pytestmark = pytest.mark.unit
@@ -113,14 +114,19 @@ def test_object_ids() -> None:
         commands.parse_object_id("abc", "liveStreamId")
 
 
-STREAM = {"_id": SID, "status": "live", "deleted": False, "creator": {"_id": HOST},
-          "guests": [GUEST]}
+STREAM = StreamView(id=SID, status=StreamStatus.LIVE, deleted=False, creator_id=HOST, guests=(GUEST,))
 
 
 def test_roles() -> None:
-    assert commands.role_for(STREAM, HOST) is Role.HOST
-    assert commands.role_for(STREAM, GUEST) is Role.GUEST
-    assert commands.role_for(STREAM, OTHER) is Role.AUDIENCE
+    assert STREAM.role_for(HOST) is Role.HOST
+    assert STREAM.role_for(GUEST) is Role.GUEST
+    assert STREAM.role_for(OTHER) is Role.AUDIENCE
+    assert replace(STREAM, creator_id=None).role_for(HOST) is Role.AUDIENCE
+
+
+def test_choices_are_the_event_types_own() -> None:
+    assert commands.STREAM_TYPES == get_args(StreamType) == ("solo", "duoself", "duocrowd")
+    assert commands.ACCESS_TYPES == get_args(AccessType) == ("free", "paid")
 
 
 def code_of(call: Any, *args: Any) -> str | None:
@@ -146,7 +152,7 @@ def code_of(call: Any, *args: Any) -> str | None:
 )
 def test_transitions(status: str, deleted: bool, user: str, start: str | None, end: str | None,
                      delete: str | None, join: str | None) -> None:
-    stream = {**STREAM, "status": status, "deleted": deleted}
+    stream = replace(STREAM, status=StreamStatus(status), deleted=deleted)
     assert code_of(commands.check_start, stream, user, SID) == start
     assert code_of(commands.check_end, stream, user, SID) == end
     assert code_of(commands.check_delete, stream, user, SID) == delete

@@ -11,7 +11,7 @@ import pytest
 
 from projections import livestream_history as history
 from projections import livestream_streams as streams
-from projections.livestream import MemoryModel, plan
+from projections.livestream import plan
 from projections.livestream_queries import pagination
 from streams.errors import AppError
 from streams.events import Envelope, new_event
@@ -25,6 +25,7 @@ from streams.events.livestream import (
     StreamUpdated,
     UserProfile,
 )
+from tests.livestream_model import MemoryModel
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 5, 1, 11, 50, tzinfo=UTC)

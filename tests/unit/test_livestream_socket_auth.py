@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from gateway.realtime.livestream import NAMESPACES, room, stream_id_from, token_from
+from gateway.auth import socket_token
+from gateway.realtime.livestream import NAMESPACES, room, stream_id_from
 from streams.errors import ValidationError
 
 pytestmark = pytest.mark.unit
@@ -29,8 +30,8 @@ SID = "65f000000000000000000001"
         ("abc.def.ghi", {}, None),  # auth must be an object {token}
     ],
 )
-def test_token_from(auth: Any, environ: dict[str, Any], expected: str | None) -> None:
-    assert token_from(auth, environ) == expected
+def test_socket_token(auth: Any, environ: dict[str, Any], expected: str | None) -> None:
+    assert socket_token(auth, environ) == expected
 
 
 def test_stream_id_from_a_payload() -> None:
