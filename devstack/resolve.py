@@ -130,12 +130,30 @@ def _start_container(name: str, stack: contextlib.ExitStack, log: Callable[[str]
     return stack.enter_context(factory(log=log))
 
 
+@dataclass(frozen=True)
+class Backends:
+    """Where servers come from: the Docker probe, containers, local builds and local processes.
+    `provide_services` takes them as a parameter, so its resolution logic is tested with stand-ins
+    passed in, not by patching this module."""
+
+    docker_available: Callable[[], bool] = docker.docker_available
+    container: Callable[[str, contextlib.ExitStack, Callable[[str], None]], str] = _start_container
+    builds: Callable[..., dict[str, Path]] = ensure_local_builds
+    start_local: Callable[
+        [dict[str, Path], Path, contextlib.ExitStack, Callable[[str], None]], dict[str, str]
+    ] = _start_local
+
+
+REAL_BACKENDS = Backends()
+
+
 @contextlib.contextmanager
 def provide_services(
     *,
     work_dir: Path | None = None,
     log: Callable[[str], None] = logger.info,
     keep_logs: bool | None = None,
+    backends: Backends = REAL_BACKENDS,
 ) -> Iterator[Services]:
     """Resolve env -> docker -> local processes; stop whatever it started on exit.
 
@@ -144,7 +162,7 @@ def provide_services(
     """
     env = os.environ
     kind = mongo.mongo_choice(env)  # a typo in DEVSTACK_MONGO fails at once, wherever from
-    origins = resolve_origins(env, docker.docker_available)
+    origins = resolve_origins(env, backends.docker_available)
     values = {name: env[ENV_VARS[name]].strip() for name in SERVICES if origins[name] == "env"}
     keep = _keep_requested(env) if keep_logs is None else keep_logs
     stack = contextlib.ExitStack()
@@ -163,7 +181,7 @@ def provide_services(
         try:
             for name in [n for n in SERVICES if origins[n] == "docker"]:
                 try:
-                    values[name] = _start_container(name, stack, log)
+                    values[name] = backends.container(name, stack, log)
                 except Exception as exc:  # image pull, engine gone, ...: any failure
                     if backend_choice(env) == "docker":
                         raise DevstackError(
@@ -173,10 +191,10 @@ def provide_services(
                     origins[name] = "local"
             local = [name for name in SERVICES if origins[name] == "local"]
             if local:
-                built = ensure_local_builds(local, log=log)  # before any work dir exists
+                built = backends.builds(local, log=log)  # before any work dir exists
                 work = Path(work_dir) if work_dir is not None else _new_work_dir()
                 work.mkdir(parents=True, exist_ok=True)
-                values.update(_start_local(built, work, stack, log))
+                values.update(backends.start_local(built, work, stack, log))
             services = Services(values["kafka"], values["mongodb"], dict(origins))
         except BaseException as exc:
             finish(failed=isinstance(exc, Exception))

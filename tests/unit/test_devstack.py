@@ -194,9 +194,9 @@ def test_resolution_order_per_service() -> None:
 def test_provide_services_with_env_starts_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:19092")
     monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:27017/")
-    monkeypatch.setattr(docker, "docker_available", _no_docker)
     before = procs.running()
-    with devstack.provide_services() as services:
+    nothing = resolve.Backends(docker_available=_no_docker)
+    with devstack.provide_services(backends=nothing) as services:
         assert services == devstack.Services(
             "127.0.0.1:19092", "mongodb://127.0.0.1:27017/", {"kafka": "env", "mongodb": "env"}
         )
@@ -496,10 +496,12 @@ def test_docker_path_uses_testcontainers(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.delenv("MONGODB_URI", raising=False)
     monkeypatch.delenv("DEVSTACK_BACKEND", raising=False)
-    monkeypatch.setattr(docker, "docker_available", lambda timeout=5.0: True)
-    monkeypatch.setattr(docker, "kafka_container", lambda log: _fake_container("localhost:1"))
-    monkeypatch.setattr(docker, "mongodb_container", lambda log: _fake_container("mongodb://h:2/"))
-    with devstack.provide_services() as services:
+    uris = {"kafka": "localhost:1", "mongodb": "mongodb://h:2/"}
+    containers = resolve.Backends(
+        docker_available=lambda: True,
+        container=lambda name, stack, log: stack.enter_context(_fake_container(uris[name])),
+    )
+    with devstack.provide_services(backends=containers) as services:
         assert services == devstack.Services(
             "localhost:1", "mongodb://h:2/", {"kafka": "docker", "mongodb": "docker"}
         )
@@ -510,9 +512,7 @@ def test_docker_failure_falls_back_to_local(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.setenv("MONGODB_URI", "mongodb://m:1/")
     monkeypatch.delenv("DEVSTACK_BACKEND", raising=False)
-    monkeypatch.setattr(docker, "docker_available", lambda timeout=5.0: True)
-
-    def broken(log: object) -> Iterator[str]:
+    def broken(name: str, stack: object, log: object) -> str:
         raise RuntimeError("pull access denied")
 
     started: list[list[str]] = []
@@ -521,15 +521,14 @@ def test_docker_failure_falls_back_to_local(tmp_path: Path, monkeypatch: pytest.
         started.append(sorted(built))
         return {"kafka": "127.0.0.1:3"}
 
-    monkeypatch.setattr(docker, "kafka_container", broken)
-    monkeypatch.setattr(resolve, "ensure_local_builds", _fake_builds)
-    monkeypatch.setattr(resolve, "_start_local", fake_local)
-    with devstack.provide_services() as services:
+    backends = resolve.Backends(docker_available=lambda: True, container=broken,
+                                builds=_fake_builds, start_local=fake_local)
+    with devstack.provide_services(backends=backends) as services:
         assert services.origin == {"kafka": "local", "mongodb": "env"}
     assert started == [["kafka"]]
     monkeypatch.setenv("DEVSTACK_BACKEND", "docker")  # forced: no fallback, a clear error
     with pytest.raises(devstack.DevstackError, match="pull access denied"):
-        with devstack.provide_services():
+        with devstack.provide_services(backends=backends):
             pass
 
 
@@ -558,10 +557,9 @@ def test_failed_start_keeps_work_dir_and_says_where(tmp_path: Path, monkeypatch:
         (work / "kafka.log").write_text("boom\n")
         raise devstack.DevstackError("kafka exited during startup")
 
-    monkeypatch.setattr(resolve, "ensure_local_builds", _fake_builds)
-    monkeypatch.setattr(resolve, "_start_local", failing)
+    backends = resolve.Backends(builds=_fake_builds, start_local=failing)
     with pytest.raises(devstack.DevstackError, match="work dir kept for inspection") as excinfo:
-        with devstack.provide_services():
+        with devstack.provide_services(backends=backends):
             pass
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("devstack-")]
     assert len(kept) == 1 and str(kept[0]) in str(excinfo.value)
