@@ -87,13 +87,13 @@ def build() -> dict[str, Any]:
         channels[channel] = {"address": topic, "description": f"Kafka topic {topic} (key = subject)",
                              "messages": {}}
         for spec in specs:
-            name = f"{spec.type.replace('.', '_')}_v{spec.version}"
+            name = f"{spec.event_type.replace('.', '_')}_v{spec.version}"
             messages[name] = {
-                "name": spec.type, "description": spec.description,
+                "name": spec.event_type, "description": spec.description,
                 "payload": {"$ref": "schemas/envelope.json",
                             "x-data": {"$ref": f"schemas/{schema_name(spec)}"}},
                 "x-version": spec.version,
-                "x-latest": CATALOG.latest(spec.type) == spec.version,
+                "x-latest": CATALOG.latest(spec.event_type) == spec.version,
             }
             channels[channel]["messages"][name] = {"$ref": f"#/components/messages/{name}"}
         operations[f"publish_{topic}"] = {"action": "send",

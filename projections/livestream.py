@@ -131,7 +131,9 @@ class LivestreamFold:
             if todo.stream is not None:
                 streams.put(sid, {**todo.stream, POSITION: advance(stream_state, meta)})
         for key, doc in list(history.current.items()):  # the batch's own: final facts now
-            facts = synced.get(doc["liveStreamId"]) if doc is not None else None
+            if doc is None:
+                continue
+            facts = synced.get(doc["liveStreamId"])
             if facts is not None and any(doc.get(k) != v for k, v in facts.items()):
                 history.put(key, {**doc, **facts})
         stale = await _stale_streams(history, synced) if synced else []

@@ -14,7 +14,7 @@ from streams.events.upcasters import UPCASTERS, Upcaster
 
 @dataclass(frozen=True, slots=True)
 class EventSpec:
-    type: str
+    event_type: str  # not `type`: that would shadow the builtin in the class body (mypy)
     version: int
     model: type[BaseModel]
     topic: str
@@ -29,12 +29,12 @@ class EventCatalog:
         self._by_model: dict[type[BaseModel], EventSpec] = {}
         self._latest: dict[str, int] = {}
         for spec in specs:
-            key = (spec.type, spec.version)
+            key = (spec.event_type, spec.version)
             if key in self._specs:
                 raise ValueError(f"duplicate catalog entry {key}")
             self._specs[key] = spec
             self._by_model[spec.model] = spec
-            self._latest[spec.type] = max(self._latest.get(spec.type, 0), spec.version)
+            self._latest[spec.event_type] = max(self._latest.get(spec.event_type, 0), spec.version)
         for etype, latest in self._latest.items():
             for version in range(1, latest):
                 if (etype, version) in self._specs and (etype, version) not in upcasters:
@@ -57,7 +57,7 @@ class EventCatalog:
         return self._upcasters.get((event_type, version))
 
     def specs(self) -> list[EventSpec]:
-        return sorted(self._specs.values(), key=lambda s: (s.topic, s.type, s.version))
+        return sorted(self._specs.values(), key=lambda s: (s.topic, s.event_type, s.version))
 
 
 def _spec(etype: str, version: int, model: type[BaseModel], topic: str, text: str) -> EventSpec:

@@ -44,7 +44,7 @@ TOPIC_NOTES: dict[str, str] = {
 
 
 def schema_name(spec: EventSpec) -> str:
-    return f"{spec.type}.v{spec.version}.json"
+    return f"{spec.event_type}.v{spec.version}.json"
 
 
 def payload_schema(spec: EventSpec) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def payload_schema(spec: EventSpec) -> dict[str, Any]:
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": schema_name(spec),
-        "title": f"{spec.type} v{spec.version}",
+        "title": f"{spec.event_type} v{spec.version}",
         "description": spec.description,
         **{k: v for k, v in schema.items() if k != "title"},
     }
@@ -96,14 +96,14 @@ def render_markdown(catalog: EventCatalog = CATALOG) -> str:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for spec in catalog.specs():
-        latest = "yes" if catalog.latest(spec.type) == spec.version else "no (upcast on read)"
+        latest = "yes" if catalog.latest(spec.event_type) == spec.version else "no (upcast on read)"
         schema = payload_schema(spec)
         lines.append(
-            f"| `{spec.type}` | {spec.version} | {latest} | `{spec.topic}` | "
+            f"| `{spec.event_type}` | {spec.version} | {latest} | `{spec.topic}` | "
             f"[{schema_name(spec)}]({SCHEMA_DIR}/{schema_name(spec)}) | {', '.join(_fields(schema))} |"
         )
     lines += ["", "## Descriptions", ""]
-    lines += [f"- `{s.type}` v{s.version}: {s.description}" for s in catalog.specs()]
+    lines += [f"- `{s.event_type}` v{s.version}: {s.description}" for s in catalog.specs()]
     return "\n".join(lines) + "\n"
 
 

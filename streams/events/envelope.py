@@ -89,13 +89,13 @@ def new_event(
     from streams.events.catalog import CATALOG  # local: the catalog imports the envelope's helpers
 
     spec = CATALOG.spec_for_model(type(data))
-    if event_type is not None and event_type != spec.type:
-        raise ValueError(f"payload {type(data).__name__} is {spec.type}, not {event_type}")
-    if spec.version != CATALOG.latest(spec.type):
-        raise ValueError(f"writers write only the latest version of {spec.type}")
+    if event_type is not None and event_type != spec.event_type:
+        raise ValueError(f"payload {type(data).__name__} is {spec.event_type}, not {event_type}")
+    if spec.version != CATALOG.latest(spec.event_type):
+        raise ValueError(f"writers write only the latest version of {spec.event_type}")
     return Envelope(
         id=ids(),
-        type=spec.type,
+        type=spec.event_type,
         version=spec.version,
         occurred_at=utc_ms(clock()),
         key=key,

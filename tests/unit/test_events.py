@@ -22,7 +22,7 @@ def fixture(name: str) -> dict:
 
 
 def test_every_cataloged_type_and_version_has_an_example() -> None:
-    expected = {f"{s.type}.v{s.version}.json" for s in CATALOG.specs()}
+    expected = {f"{s.event_type}.v{s.version}.json" for s in CATALOG.specs()}
     present = {p.name for p in FIXTURES.glob("*.json")}
     assert expected <= present, f"missing examples: {sorted(expected - present)}"
 
