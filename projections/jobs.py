@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
+from projections.jobstate import JOB_EVENTS, JobData, error_of, result_of, step_fields
 from projections.store import Doc
 from streams.events import Envelope
-from streams.events.netflix import JobCompleted, JobCreated, JobFailed, JobProgress
+from streams.events.netflix import JobCompleted, JobCreated, JobFailed, JobStatus
 
 JOB_TYPES = frozenset({"job.created", "job.progress", "job.completed", "job.failed"})
 
@@ -15,26 +16,19 @@ def doc_id(event: Envelope) -> str | None:
     return event.key if event.type in JOB_TYPES else None
 
 
-def _step_entry(event: Envelope, data: Any) -> Doc:
-    return {
-        "sequence": event.sequence or 0,
-        "progress": data.progress,
-        "status": data.status.value,
-        "step": data.step,
-        "stepCode": data.step_code.value,
-        "at": event.occurred_at,
-    }
+def _step_entry(event: Envelope, data: JobData) -> Doc:
+    return {"sequence": event.sequence or 0, **step_fields(data), "at": event.occurred_at}
 
 
 def apply(state: Doc | None, event: Envelope) -> Doc | None:
     """Pure: the job after `event`. Idempotent: an event whose sequence is known changes nothing."""
     data = event.data
-    if not isinstance(data, JobCreated | JobProgress | JobCompleted | JobFailed):
+    if not isinstance(data, JOB_EVENTS):
         return state
     seq = event.sequence or 0
     doc: Doc = dict(state) if state else {
         "jobId": data.job_id,
-        "status": "pending",
+        "status": JobStatus.PENDING.value,
         "progress": 0,
         "steps": [],
         "sequence": -1,
@@ -51,17 +45,17 @@ def apply(state: Doc | None, event: Envelope) -> Doc | None:
     steps = sorted([*doc["steps"], _step_entry(event, data)], key=lambda s: s["sequence"])
     doc["steps"] = steps
     if seq > doc["sequence"]:
-        doc.update(
-            sequence=seq,
-            status=data.status.value,
-            progress=data.progress,
-            step=data.step,
-            stepCode=data.step_code.value,
-            updatedAt=event.occurred_at,
-        )
+        doc.update(sequence=seq, **step_fields(data), updatedAt=event.occurred_at)
         if isinstance(data, JobCompleted):
-            doc.update(source=data.source, result=data.data.model_dump(mode="json", by_alias=True),
-                       completedAt=event.occurred_at)
+            doc.update(source=data.source, result=result_of(data), completedAt=event.occurred_at)
         elif isinstance(data, JobFailed):
-            doc.update(error=data.error.model_dump(mode="json"), completedAt=event.occurred_at)
+            doc.update(error=error_of(data), completedAt=event.occurred_at)
     return doc
+
+
+def fold(events: Iterable[Envelope]) -> Doc | None:
+    """The document a job's events make; the gateway folds the events it holds the same way."""
+    state: Doc | None = None
+    for event in events:
+        state = apply(state, event)
+    return state

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from projections.jobs import fold as fold_job
+from projections.jobstate import Emit, emits_for, emits_from_document, error_payload, rest_state
 from projections.livestream_queries import (
     Dto,
     find_stream,
@@ -22,15 +24,21 @@ from streams.topics import title_key
 __all__ = [
     "Doc",
     "Dto",
+    "Emit",
     "MongoStore",
+    "emits_for",
+    "emits_from_document",
+    "error_payload",
     "find_fresh_title",
     "find_stream",
     "find_stream_dto",
+    "fold_job",
     "get_job",
     "get_stream",
     "my_broadcasted",
     "my_watched",
     "participation_role",
+    "rest_state",
     "whats_live_now",
 ]
 

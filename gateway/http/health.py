@@ -7,8 +7,8 @@ import asyncio
 from aiohttp import web
 
 from gateway.context import CTX
-from gateway.responses import fail, ok
-from streams.errors import AppError, ErrorCode
+from gateway.responses import ok
+from streams.errors import AppError, UnavailableError
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -31,8 +31,8 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {"kafka": kafka, "database": database}
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
-        return fail(503, ErrorCode.UNAVAILABLE, [f"{name} is not ready: {checks[name]}" for name in failed],
-                    data=checks, request=request)
+        raise UnavailableError("; ".join(f"{name} is not ready: {checks[name]}" for name in failed),
+                               details=dict(checks))
     return ok(checks, request=request)
 
 

@@ -7,13 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from gateway.context import CTX, Context
-from gateway.realtime.jobs import TrackedJob
-from gateway.responses import fail, ok, read_json_object
-from projections.queries import get_job
-from projections.store import Doc
-from streams.errors import HTTP_STATUS, ErrorCode, ValidationError
-from streams.events import Envelope, format_time, new_event
-from streams.events.netflix import JobCompleted, JobCreated, JobFailed, ScrapeRequested
+from gateway.responses import ok, read_json_object
+from projections.queries import fold_job, get_job, rest_state
+from streams.errors import AppError, ErrorCode, NotFoundError, ScrapeError, ValidationError
+from streams.events import new_event
+from streams.events.netflix import JobCompleted, JobCreated, JobFailed, JobStatus, ScrapeRequested
 from streams.netflix.urls import parse_title_url
 
 
@@ -47,64 +45,20 @@ async def _start_job(request: web.Request) -> tuple[Context, str]:
 
 async def getinfo_async(request: web.Request) -> web.Response:
     _, job_id = await _start_job(request)
-    return ok({"jobId": job_id, "status": "pending", "progress": 0}, status=202, request=request)
-
-
-def _state_from_events(job: TrackedJob) -> dict[str, Any]:
-    events: list[Envelope] = job.ordered()
-    first, last = events[0], events[-1]
-    data: Any = last.data
-    state: dict[str, Any] = {
-        "jobId": last.key,
-        "status": data.status.value,
-        "progress": data.progress,
-        "step": data.step,
-        "stepCode": data.step_code.value,
-        "source": data.source if isinstance(data, JobCompleted) else None,
-        "data": data.data.model_dump(mode="json", by_alias=True) if isinstance(data, JobCompleted) else None,
-        "error": data.error.model_dump(mode="json") if isinstance(data, JobFailed) else None,
-        "createdAt": format_time(first.occurred_at),
-        "updatedAt": format_time(last.occurred_at),
-        "sequence": last.sequence or 0,
-    }
-    if isinstance(first.data, JobCreated):
-        state.update(url=first.data.url, country=first.data.country, titleId=first.data.title_id)
-    return state
-
-
-def _state_from_document(doc: Doc) -> dict[str, Any]:
-    return {
-        "jobId": doc["jobId"],
-        "status": doc["status"],
-        "progress": doc["progress"],
-        "step": doc.get("step"),
-        "stepCode": doc.get("stepCode"),
-        "source": doc.get("source"),
-        "data": doc.get("result"),
-        "error": doc.get("error"),
-        "createdAt": doc.get("createdAt"),
-        "updatedAt": doc.get("updatedAt"),
-        "sequence": doc.get("sequence", 0),
-        "url": doc.get("url"),
-        "country": doc.get("country"),
-        "titleId": doc.get("titleId"),
-    }
+    return ok({"jobId": job_id, "status": JobStatus.PENDING.value, "progress": 0}, status=202,
+              request=request)
 
 
 async def job_state(ctx: Context, job_id: str) -> dict[str, Any] | None:
     """The newest of what the read model says and what this process has seen itself."""
-    doc = await get_job(ctx.store, job_id)
+    stored = await get_job(ctx.store, job_id)
     tracked = ctx.job_fanout.tracked(job_id)
-    candidates = []
-    if doc is not None:
-        candidates.append(_state_from_document(doc))
-    if tracked is not None:
-        candidates.append(_state_from_events(tracked))
+    held = fold_job(tracked.ordered()) if tracked is not None else None
+    # Both are folds of the same events; on a tie the read model's (listed first) wins.
+    candidates = [doc for doc in (stored, held) if doc is not None]
     if not candidates:
         return None
-    best = max(candidates, key=lambda s: s["sequence"])
-    best.pop("sequence")
-    return best
+    return rest_state(max(candidates, key=lambda doc: doc.get("sequence", 0)))
 
 
 async def get_job_state(request: web.Request) -> web.Response:
@@ -113,7 +67,7 @@ async def get_job_state(request: web.Request) -> web.Response:
     job_id = request.match_info["jobId"]
     state = await job_state(ctx, job_id)
     if state is None:
-        return fail(404, ErrorCode.JOB_NOT_FOUND, [f"job {job_id} does not exist"], request=request)
+        raise NotFoundError(f"job {job_id} does not exist", code=ErrorCode.JOB_NOT_FOUND)
     return ok(state, request=request)
 
 
@@ -122,15 +76,15 @@ async def getinfo(request: web.Request) -> web.Response:
     job = await ctx.job_fanout.wait_done(job_id, ctx.settings.job_wait_timeout_seconds)
     terminal = job.terminal if job is not None else None
     if terminal is None:
-        return fail(504, ErrorCode.TIMEOUT,
-                    [f"job {job_id} did not finish within {ctx.settings.job_wait_timeout_seconds:g} s; "
-                     f"follow it at /api/jobs/{job_id}"],
-                    data={"jobId": job_id}, request=request)
+        raise AppError(f"job {job_id} did not finish within {ctx.settings.job_wait_timeout_seconds:g} s; "
+                       f"follow it at /api/jobs/{job_id}", code=ErrorCode.TIMEOUT,
+                       details={"jobId": job_id})
     data = terminal.data
     if isinstance(data, JobFailed):
-        code = data.error.code
-        status = HTTP_STATUS.get(ErrorCode(code), 502) if code in ErrorCode.__members__ else 502
-        return fail(status, code, [data.error.message], data={"jobId": job_id}, request=request)
+        # A code this gateway does not know (a newer worker) is still a failed scrape: 502.
+        known = data.error.code in ErrorCode.__members__
+        raise ScrapeError(data.error.message, code=ErrorCode(data.error.code) if known else None,
+                          details={"jobId": job_id})
     assert isinstance(data, JobCompleted)  # noqa: S101
     return ok({"jobId": job_id, "source": data.source,
                **data.data.model_dump(mode="json", by_alias=True)}, request=request)
