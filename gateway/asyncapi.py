@@ -23,44 +23,89 @@ _NULLABLE_STR = {"type": ["string", "null"]}
 
 # Socket.IO: (namespace, direction, event) -> payload schema and notes.
 SOCKET_EVENTS: list[dict[str, Any]] = [
-    {"namespace": "/", "event": "job:subscribe", "direction": "client->server",
-     "payload": {"oneOf": [STR, obj({"jobId": STR})]},
-     "ack": {"oneOf": [obj({"ok": {"const": True}, "jobId": STR, "status": STR}),
-                       obj({"ok": {"const": False}, "error": _ERR})]},
-     "description": "Join the job's room. A late subscriber at once gets the steps it missed, in "
-                    "order (the last one is the current state), then job:completed or job:error "
-                    "if the job has ended. Unknown jobs: error ack JOB_NOT_FOUND (and job:error)."},
-    {"namespace": "/", "event": "job:unsubscribe", "direction": "client->server",
-     "payload": {"oneOf": [STR, obj({"jobId": STR})]},
-     "ack": obj({"ok": {"type": "boolean"}, "jobId": STR}, ["ok"]),
-     "description": "Leave the job's room."},
-    {"namespace": "/", "event": "job:progress", "direction": "server->client",
-     "payload": obj({"jobId": STR, "progress": {"type": "integer", "minimum": 0, "maximum": 100},
-                     "status": enum_of(JobStatus), "step": STR, "stepCode": STR}),
-     "description": "Every job step: created 0, checking_cache 10, checking_database 30, "
-                    "scraping_netflix 50, saving_to_database 80, completed 100 (failed: the "
-                    "progress reached). `step` is the description, `stepCode` the code."},
-    {"namespace": "/", "event": "job:completed", "direction": "server->client",
-     "payload": obj({"jobId": STR, "data": {"$ref": "#/components/schemas/TitleData"},
-                     "source": enum_of(Source)}),
-     "description": "The job ended with the title."},
-    {"namespace": "/", "event": "job:error", "direction": "server->client",
-     "payload": obj({"jobId": _NULLABLE_STR, "error": _ERR}),
-     "description": "The job failed: SCRAPE_ERROR, TITLE_NOT_FOUND, PARSE_ERROR, TIMEOUT (or "
-                    "JOB_NOT_FOUND for a subscription to an unknown job)."},
+    {
+        "namespace": "/",
+        "event": "job:subscribe",
+        "direction": "client->server",
+        "payload": {"oneOf": [STR, obj({"jobId": STR})]},
+        "ack": {
+            "oneOf": [
+                obj({"ok": {"const": True}, "jobId": STR, "status": STR}),
+                obj({"ok": {"const": False}, "error": _ERR}),
+            ]
+        },
+        "description": "Join the job's room. A late subscriber at once gets the steps it missed, in "
+        "order (the last one is the current state), then job:completed or job:error "
+        "if the job has ended. Unknown jobs: error ack JOB_NOT_FOUND (and job:error).",
+    },
+    {
+        "namespace": "/",
+        "event": "job:unsubscribe",
+        "direction": "client->server",
+        "payload": {"oneOf": [STR, obj({"jobId": STR})]},
+        "ack": obj({"ok": {"type": "boolean"}, "jobId": STR}, ["ok"]),
+        "description": "Leave the job's room.",
+    },
+    {
+        "namespace": "/",
+        "event": "job:progress",
+        "direction": "server->client",
+        "payload": obj(
+            {
+                "jobId": STR,
+                "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+                "status": enum_of(JobStatus),
+                "step": STR,
+                "stepCode": STR,
+            }
+        ),
+        "description": "Every job step: created 0, checking_cache 10, checking_database 30, "
+        "scraping_netflix 50, saving_to_database 80, completed 100 (failed: the "
+        "progress reached). `step` is the description, `stepCode` the code.",
+    },
+    {
+        "namespace": "/",
+        "event": "job:completed",
+        "direction": "server->client",
+        "payload": obj(
+            {"jobId": STR, "data": {"$ref": "#/components/schemas/TitleData"}, "source": enum_of(Source)}
+        ),
+        "description": "The job ended with the title.",
+    },
+    {
+        "namespace": "/",
+        "event": "job:error",
+        "direction": "server->client",
+        "payload": obj({"jobId": _NULLABLE_STR, "error": _ERR}),
+        "description": "The job failed: SCRAPE_ERROR, TITLE_NOT_FOUND, PARSE_ERROR, TIMEOUT (or "
+        "JOB_NOT_FOUND for a subscription to an unknown job).",
+    },
 ]
 for _ns, _channel in NAMESPACES.items():
-    SOCKET_EVENTS.append({
-        "namespace": _ns, "event": "joinStream", "direction": "client->server",
-        "payload": obj({"liveStreamId": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}),
-        "ack": {"oneOf": [
-            obj({"ok": {"const": True}, "liveStreamId": STR, "role": enum_of(Role, nullable=True),
-                 "authenticated": {"type": "boolean"}}),
-            obj({"ok": {"const": False}, "error": _ERR})]},
-        "description": f"Join the stream's room. With a valid JWT (handshake auth.token or the "
-                       f"Authorization header) a participant.joined event (channel "
-                       f"'{_channel}') is appended; without one, no event is written.",
-    })
+    SOCKET_EVENTS.append(
+        {
+            "namespace": _ns,
+            "event": "joinStream",
+            "direction": "client->server",
+            "payload": obj({"liveStreamId": {"type": "string", "pattern": "^[0-9a-f]{24}$"}}),
+            "ack": {
+                "oneOf": [
+                    obj(
+                        {
+                            "ok": {"const": True},
+                            "liveStreamId": STR,
+                            "role": enum_of(Role, nullable=True),
+                            "authenticated": {"type": "boolean"},
+                        }
+                    ),
+                    obj({"ok": {"const": False}, "error": _ERR}),
+                ]
+            },
+            "description": f"Join the stream's room. With a valid JWT (handshake auth.token or the "
+            f"Authorization header) a participant.joined event (channel "
+            f"'{_channel}') is appended; without one, no event is written.",
+        }
+    )
 
 
 def build() -> dict[str, Any]:
@@ -69,12 +114,21 @@ def build() -> dict[str, Any]:
     messages: dict[str, Any] = {}
     for i, ev in enumerate(SOCKET_EVENTS):
         name = f"socketio{ev['namespace'].replace('/', '_') or '_'}{ev['event'].replace(':', '_')}"
-        messages[name] = {"name": ev["event"], "payload": ev["payload"],
-                          "description": ev["description"],
-                          **({"x-ack": ev["ack"]} if "ack" in ev else {})}
+        messages[name] = {
+            "name": ev["event"],
+            "payload": ev["payload"],
+            "description": ev["description"],
+            **({"x-ack": ev["ack"]} if "ack" in ev else {}),
+        }
         channel = f"socketio:{ev['namespace']}"
-        channels.setdefault(channel, {"address": ev["namespace"], "messages": {},
-                                      "description": f"Socket.IO namespace {ev['namespace']}"})
+        channels.setdefault(
+            channel,
+            {
+                "address": ev["namespace"],
+                "messages": {},
+                "description": f"Socket.IO namespace {ev['namespace']}",
+            },
+        )
         channels[channel]["messages"][name] = {"$ref": f"#/components/messages/{name}"}
         operations[f"op{i:02d}_{name}"] = {
             "action": "receive" if ev["direction"] == "client->server" else "send",
@@ -84,35 +138,47 @@ def build() -> dict[str, Any]:
     for topic in topics.ALL_TOPICS:
         specs = [s for s in CATALOG.specs() if s.topic == topic]
         channel = f"kafka:{topic}"
-        channels[channel] = {"address": topic, "description": f"Kafka topic {topic} (key = subject)",
-                             "messages": {}}
+        channels[channel] = {
+            "address": topic,
+            "description": f"Kafka topic {topic} (key = subject)",
+            "messages": {},
+        }
         for spec in specs:
             name = f"{spec.event_type.replace('.', '_')}_v{spec.version}"
             messages[name] = {
-                "name": spec.event_type, "description": spec.description,
-                "payload": {"$ref": "schemas/envelope.json",
-                            "x-data": {"$ref": f"schemas/{schema_name(spec)}"}},
+                "name": spec.event_type,
+                "description": spec.description,
+                "payload": {
+                    "$ref": "schemas/envelope.json",
+                    "x-data": {"$ref": f"schemas/{schema_name(spec)}"},
+                },
                 "x-version": spec.version,
                 "x-latest": CATALOG.latest(spec.event_type) == spec.version,
             }
             channels[channel]["messages"][name] = {"$ref": f"#/components/messages/{name}"}
-        operations[f"publish_{topic}"] = {"action": "send",
-                                          "channel": {"$ref": f"#/channels/{channel}"}}
+        operations[f"publish_{topic}"] = {"action": "send", "channel": {"$ref": f"#/channels/{channel}"}}
     return {
         "asyncapi": "3.0.0",
-        "info": {"title": "streamproc events", "version": "1.0.0",
-                 "description": "Socket.IO events of the gateway and the public Kafka topics. "
-                                "Generated by `python -m gateway.asyncapi`; a test fails on drift."},
+        "info": {
+            "title": "streamproc events",
+            "version": "1.0.0",
+            "description": "Socket.IO events of the gateway and the public Kafka topics. "
+            "Generated by `python -m gateway.asyncapi`; a test fails on drift.",
+        },
         "servers": {
-            "gateway": {"host": "localhost:3000", "protocol": "ws",
-                        "description": "Socket.IO (WebSocket or long-polling), path /socket.io"},
+            "gateway": {
+                "host": "localhost:3000",
+                "protocol": "ws",
+                "description": "Socket.IO (WebSocket or long-polling), path /socket.io",
+            },
             "kafka": {"host": "localhost:9092", "protocol": "kafka"},
         },
         "channels": channels,
         "operations": operations,
-        "components": {"messages": messages,
-                       "schemas": {"TitleData": TitleData.model_json_schema(by_alias=True,
-                                                                            mode="serialization")}},
+        "components": {
+            "messages": messages,
+            "schemas": {"TitleData": TitleData.model_json_schema(by_alias=True, mode="serialization")},
+        },
     }
 
 
@@ -123,7 +189,8 @@ def render() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m gateway.asyncapi",
-        description=f"{__doc__} Writes {OUT.name}; --check exits 1 when it drifted.")
+        description=f"{__doc__} Writes {OUT.name}; --check exits 1 when it drifted.",
+    )
     parser.add_argument("--check", action="store_true")
     args = parser.parse_args(argv)
     if args.check:

@@ -72,8 +72,7 @@ async def create(ctx: Context, user: User, body: Mapping[str, Any]) -> tuple[str
     """The new stream's id and its DTO (None if the read model did not show it in time)."""
     live_stream_id = str(ObjectId())
     creator = UserProfile.model_validate(user.profile())  # the token's claims, seed-shaped
-    payload = commands.validate_create(body, live_stream_id=live_stream_id, creator=creator,
-                                       now=ctx.clock())
+    payload = commands.validate_create(body, live_stream_id=live_stream_id, creator=creator, now=ctx.clock())
     await _append(ctx, payload, live_stream_id)
     found = await _until(ctx, live_stream_id, user.id, lambda view: True)
     return live_stream_id, found[1] if found is not None else None
@@ -98,8 +97,11 @@ async def transition(
 async def delete(ctx: Context, user: User, live_stream_id: str) -> StreamView | None:
     """Soft-delete (creator only); the deleted stream's view, None if not projected in time."""
     commands.check_delete(await load_stream(ctx, live_stream_id), user.id, live_stream_id)
-    await _append(ctx, StreamDeleted(live_stream_id=live_stream_id, deleted_at=ctx.clock(),
-                                     deleted_by=user.id), live_stream_id)
+    await _append(
+        ctx,
+        StreamDeleted(live_stream_id=live_stream_id, deleted_at=ctx.clock(), deleted_by=user.id),
+        live_stream_id,
+    )
     found = await _until(ctx, live_stream_id, user.id, lambda view: view.deleted)
     return found[0] if found is not None else None
 
@@ -114,8 +116,9 @@ async def join(
 ) -> tuple[Role, ParticipantJoined]:
     """Check the stream can be joined, append participant.joined; (role, the event's payload)."""
     role = (await check_joinable(ctx, live_stream_id)).role_for(user.id)
-    joined = ParticipantJoined(live_stream_id=live_stream_id, user_id=user.id, role=role,
-                               channel=channel, joined_at=ctx.clock())
+    joined = ParticipantJoined(
+        live_stream_id=live_stream_id, user_id=user.id, role=role, channel=channel, joined_at=ctx.clock()
+    )
     await _append(ctx, joined, live_stream_id)
     return role, joined
 

@@ -44,91 +44,168 @@ def _title_result() -> Schema:
     return obj(props)
 
 
-PAGINATION = obj({"currentPage": INT, "totalPages": INT, "totalItems": INT, "itemsPerPage": INT,
-                  "hasNextPage": BOOL, "hasPrevPage": BOOL})
+PAGINATION = obj(
+    {
+        "currentPage": INT,
+        "totalPages": INT,
+        "totalItems": INT,
+        "itemsPerPage": INT,
+        "hasNextPage": BOOL,
+        "hasPrevPage": BOOL,
+    }
+)
 PROFILE = obj({"_id": STR, "username": NSTR, "name": NSTR, "surname": NSTR, "profilePhoto": NSTR})
-LIVE_STREAM = obj({
-    "id": OBJECT_ID, "title": STR, "liveStreamType": enum_of(StreamType),
-    "channelName": STR, "broadcasters": {"type": "array"}, "guests": {"type": "array"},
-    "creator": {"anyOf": [ref("UserProfile"), {"type": "null"}]},
-    "thumbnailUrl": NSTR, "recording": BOOL, "recordingUrl": NSTR,
-    "status": enum_of(StreamStatus), "accessType": enum_of(AccessType),
-    "price": {"type": "number"}, "interest": NSTR, "durationGoal": {"type": ["integer", "null"]},
-    "motivation": NSTR, "isActiveReplayOnCreatorProfile": {"type": ["boolean", "null"]},
-    "replayCreditPrice": {"type": ["number", "null"]}, "startedAt": NTIME,
-    "plannedStartDate": NTIME, "endedAt": NTIME, "plannedEndDate": NTIME, "createdAt": NTIME,
-    "updatedAt": NTIME, "fundingGoal": {"type": ["number", "null"]},
-    "collectedFunding": {"type": ["number", "null"]},
-    "fundingPercentage": {"type": ["number", "null"]},
-    "role": enum_of(Role, nullable=True), "miniCrowdFundings": {"type": "array"},
-})
-JOB_STATE = obj({
-    "jobId": STR, "status": enum_of(JobStatus),
-    "progress": {"type": "integer", "minimum": 0, "maximum": 100}, "step": NSTR, "stepCode": NSTR,
-    "source": enum_of(Source, nullable=True), "data": nullable("TitleData"),
-    "error": {"anyOf": [ref("JobError"), {"type": "null"}]}, "createdAt": NTIME, "updatedAt": NTIME,
-    "url": NSTR, "country": NSTR, "titleId": NSTR,
-})
+LIVE_STREAM = obj(
+    {
+        "id": OBJECT_ID,
+        "title": STR,
+        "liveStreamType": enum_of(StreamType),
+        "channelName": STR,
+        "broadcasters": {"type": "array"},
+        "guests": {"type": "array"},
+        "creator": {"anyOf": [ref("UserProfile"), {"type": "null"}]},
+        "thumbnailUrl": NSTR,
+        "recording": BOOL,
+        "recordingUrl": NSTR,
+        "status": enum_of(StreamStatus),
+        "accessType": enum_of(AccessType),
+        "price": {"type": "number"},
+        "interest": NSTR,
+        "durationGoal": {"type": ["integer", "null"]},
+        "motivation": NSTR,
+        "isActiveReplayOnCreatorProfile": {"type": ["boolean", "null"]},
+        "replayCreditPrice": {"type": ["number", "null"]},
+        "startedAt": NTIME,
+        "plannedStartDate": NTIME,
+        "endedAt": NTIME,
+        "plannedEndDate": NTIME,
+        "createdAt": NTIME,
+        "updatedAt": NTIME,
+        "fundingGoal": {"type": ["number", "null"]},
+        "collectedFunding": {"type": ["number", "null"]},
+        "fundingPercentage": {"type": ["number", "null"]},
+        "role": enum_of(Role, nullable=True),
+        "miniCrowdFundings": {"type": "array"},
+    }
+)
+JOB_STATE = obj(
+    {
+        "jobId": STR,
+        "status": enum_of(JobStatus),
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+        "step": NSTR,
+        "stepCode": NSTR,
+        "source": enum_of(Source, nullable=True),
+        "data": nullable("TitleData"),
+        "error": {"anyOf": [ref("JobError"), {"type": "null"}]},
+        "createdAt": NTIME,
+        "updatedAt": NTIME,
+        "url": NSTR,
+        "country": NSTR,
+        "titleId": NSTR,
+    }
+)
 
 SCHEMAS: dict[str, Schema] = {
     "TitleData": _title_data(),
     "TitleResult": _title_result(),
     "JobError": obj({"code": STR, "message": STR}),
-    "JobAccepted": obj({"jobId": STR, "status": {"const": JobStatus.PENDING.value},
-                       "progress": {"const": 0}}),
+    "JobAccepted": obj(
+        {"jobId": STR, "status": {"const": JobStatus.PENDING.value}, "progress": {"const": 0}}
+    ),
     "JobState": JOB_STATE,
     "Health": obj({"status": {"const": "ok"}}),
     "Readiness": obj({"kafka": STR, "database": STR}),
     "UserProfile": PROFILE,
     "Pagination": PAGINATION,
     "LiveStream": LIVE_STREAM,
-    "LiveStreamPage": obj({"list": {"type": "array", "items": ref("LiveStream")},
-                           "pagination": ref("Pagination")}),
+    "LiveStreamPage": obj(
+        {"list": {"type": "array", "items": ref("LiveStream")}, "pagination": ref("Pagination")}
+    ),
     "CommandAccepted": obj({"id": OBJECT_ID, "projected": {"const": False}}),
     "StreamDeleted": obj({"id": OBJECT_ID, "deleted": {"const": True}, "deletedAt": NTIME}),
-    "JoinResult": obj({"liveStreamId": OBJECT_ID, "role": enum_of(Role),
-                       "joinedAt": TIME, "projected": BOOL}),
-    "TitleRequest": obj({"url": {"type": "string", "examples": ["https://www.netflix.com/tr/title/81616256"]}}),
+    "JoinResult": obj(
+        {"liveStreamId": OBJECT_ID, "role": enum_of(Role), "joinedAt": TIME, "projected": BOOL}
+    ),
+    "TitleRequest": obj(
+        {"url": {"type": "string", "examples": ["https://www.netflix.com/tr/title/81616256"]}}
+    ),
     "JoinRequest": obj({"liveStreamId": OBJECT_ID}),
-    "CreateStreamRequest": obj({
-        "title": STR, "liveStreamType": enum_of(StreamType), "channelName": STR,
-        "accessType": enum_of(AccessType), "price": {"type": "number", "minimum": 0},
-        "interest": NSTR, "guests": {"type": "array", "items": OBJECT_ID},
-        "plannedStartDate": NTIME, "plannedEndDate": NTIME,
-        "durationGoal": {"type": ["integer", "null"], "minimum": 0}, "motivation": NSTR,
-        "thumbnailUrl": NSTR, "recording": BOOL,
-    }, ["title", "liveStreamType", "channelName"]),
+    "CreateStreamRequest": obj(
+        {
+            "title": STR,
+            "liveStreamType": enum_of(StreamType),
+            "channelName": STR,
+            "accessType": enum_of(AccessType),
+            "price": {"type": "number", "minimum": 0},
+            "interest": NSTR,
+            "guests": {"type": "array", "items": OBJECT_ID},
+            "plannedStartDate": NTIME,
+            "plannedEndDate": NTIME,
+            "durationGoal": {"type": ["integer", "null"], "minimum": 0},
+            "motivation": NSTR,
+            "thumbnailUrl": NSTR,
+            "recording": BOOL,
+        },
+        ["title", "liveStreamType", "channelName"],
+    ),
 }
 
 
 def success(data: Schema) -> Schema:
-    return obj({"isSuccess": {"const": True}, "statusCode": INT, "data": data,
-                "errors": {"type": "array", "maxItems": 0}, "timestamp": TIME})
+    return obj(
+        {
+            "isSuccess": {"const": True},
+            "statusCode": INT,
+            "data": data,
+            "errors": {"type": "array", "maxItems": 0},
+            "timestamp": TIME,
+        }
+    )
 
 
-FAILURE = obj({"isSuccess": {"const": False}, "statusCode": INT,
-               "code": enum_of(ErrorCode),
-               "data": {}, "errors": {"type": "array", "items": STR, "minItems": 1},
-               "timestamp": TIME})
+FAILURE = obj(
+    {
+        "isSuccess": {"const": False},
+        "statusCode": INT,
+        "code": enum_of(ErrorCode),
+        "data": {},
+        "errors": {"type": "array", "items": STR, "minItems": 1},
+        "timestamp": TIME,
+    }
+)
 SCHEMAS["Success"] = success({})
 SCHEMAS["Failure"] = FAILURE
 
-_DESCRIPTIONS = {200: "OK", 201: "Created", 202: "Accepted (not yet visible in the read model)",
-                 204: "No content", 400: "Bad input (the message says what)",
-                 401: "Missing or bad credentials", 403: "Not allowed", 404: "Not found",
-                 409: "Conflict with the resource's state", 413: "Body too large",
-                 502: "Netflix failed (SCRAPE_ERROR, PARSE_ERROR)", 503: "A dependency is down",
-                 504: "Timed out (the data carries the jobId)"}
+_DESCRIPTIONS = {
+    200: "OK",
+    201: "Created",
+    202: "Accepted (not yet visible in the read model)",
+    204: "No content",
+    400: "Bad input (the message says what)",
+    401: "Missing or bad credentials",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict with the resource's state",
+    413: "Body too large",
+    502: "Netflix failed (SCRAPE_ERROR, PARSE_ERROR)",
+    503: "A dependency is down",
+    504: "Timed out (the data carries the jobId)",
+}
 
 
 def responses(ok: dict[int, Schema], errors: list[int]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, data in ok.items():
-        out[str(status)] = {"description": _DESCRIPTIONS[status],
-                            "content": {"application/json": {"schema": success(data)}}}
+        out[str(status)] = {
+            "description": _DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": success(data)}},
+        }
     for status in errors:
-        out[str(status)] = {"description": _DESCRIPTIONS[status],
-                            "content": {"application/json": {"schema": ref("Failure")}}}
+        out[str(status)] = {
+            "description": _DESCRIPTIONS[status],
+            "content": {"application/json": {"schema": ref("Failure")}},
+        }
     return out
 
 
@@ -138,20 +215,30 @@ BEARER: Security = [{"bearer": []}]
 OPTIONAL_BEARER: Security = [{"bearer": []}, {}]
 PAGE_PARAMS = [
     {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
-    {"name": "limit", "in": "query",
-     "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}},
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 10},
+    },
 ]
 ID_PARAM = [{"name": "id", "in": "path", "required": True, "schema": OBJECT_ID}]
 
 
-def op(summary: str, ok: dict[int, Schema], errors: list[int], *, security: Any = None,
-       body: str | None = None, params: list[Any] | None = None, tag: str) -> dict[str, Any]:
+def op(
+    summary: str,
+    ok: dict[int, Schema],
+    errors: list[int],
+    *,
+    security: Any = None,
+    body: str | None = None,
+    params: list[Any] | None = None,
+    tag: str,
+) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": summary, "tags": [tag], "responses": responses(ok, errors)}
     if security is not None:
         out["security"] = security
     if body:
-        out["requestBody"] = {"required": True,
-                              "content": {"application/json": {"schema": ref(body)}}}
+        out["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(body)}}}
     if params:
         out["parameters"] = params
     return out
@@ -160,55 +247,131 @@ def op(summary: str, ok: dict[int, Schema], errors: list[int], *, security: Any 
 LS = "/api/v1/live-stream"
 PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {"get": op("The process answers", {200: ref("Health")}, [], tag="health")},
-    "/readyz": {"get": op("Kafka and the database answer", {200: ref("Readiness")}, [503],
-                          tag="health")},
-    "/api/openapi.json": {"get": {"summary": "This document", "tags": ["meta"],
-                                  "responses": {"200": {"description": "OpenAPI 3.1"}}}},
-    "/api/getinfo/async": {"post": op(
-        "Start a title job; follow it on Socket.IO (job:subscribe) or GET /api/jobs/{jobId}",
-        {202: ref("JobAccepted")}, [400, 401, 413, 503], security=API_KEY, body="TitleRequest",
-        tag="netflix")},
-    "/api/getinfo": {"post": op(
-        "Run a title job and answer when it ends (504 with the jobId after JOB_WAIT_TIMEOUT_SECONDS)",
-        {200: ref("TitleResult")}, [400, 401, 404, 413, 502, 503, 504], security=API_KEY,
-        body="TitleRequest", tag="netflix")},
-    "/api/jobs/{jobId}": {"get": op(
-        "A job's current state", {200: ref("JobState")}, [401, 404], security=API_KEY,
-        params=[{"name": "jobId", "in": "path", "required": True, "schema": STR}], tag="netflix")},
-    LS: {"post": op("Create a live stream (the caller is its host)", {201: ref("LiveStream"),
-                                                                      202: ref("CommandAccepted")},
-                    [400, 401, 413, 503], security=BEARER, body="CreateStreamRequest",
-                    tag="live-stream")},
-    f"{LS}/join": {"post": op("Join a stream (role: host, guest or audience)",
-                              {200: ref("JoinResult"), 202: ref("JoinResult")},
-                              [400, 401, 404, 409, 413, 503], security=BEARER, body="JoinRequest",
-                              tag="live-stream")},
-    f"{LS}/my-broadcasted-streams": {"get": op(
-        "Ended streams the caller hosted or guested in, newest endedAt first",
-        {200: ref("LiveStreamPage")}, [400, 401], security=BEARER, params=PAGE_PARAMS,
-        tag="live-stream")},
-    f"{LS}/my-watched-streams": {"get": op(
-        "Ended streams the caller watched as audience, newest endedAt first",
-        {200: ref("LiveStreamPage")}, [400, 401], security=BEARER, params=PAGE_PARAMS,
-        tag="live-stream")},
-    f"{LS}/whats-live-now": {"get": op(
-        "Streams live now", {200: ref("LiveStreamPage")}, [400, 401], security=OPTIONAL_BEARER,
-        params=PAGE_PARAMS, tag="live-stream")},
-    f"{LS}/{{id}}/start": {"post": op("Start a stream (creator only)",
-                                      {200: ref("LiveStream"), 202: ref("CommandAccepted")},
-                                      [400, 401, 403, 404, 409, 503], security=BEARER,
-                                      params=ID_PARAM, tag="live-stream")},
-    f"{LS}/{{id}}/end": {"post": op("End a stream (creator only)",
-                                    {200: ref("LiveStream"), 202: ref("CommandAccepted")},
-                                    [400, 401, 403, 404, 409, 503], security=BEARER,
-                                    params=ID_PARAM, tag="live-stream")},
+    "/readyz": {"get": op("Kafka and the database answer", {200: ref("Readiness")}, [503], tag="health")},
+    "/api/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "tags": ["meta"],
+            "responses": {"200": {"description": "OpenAPI 3.1"}},
+        }
+    },
+    "/api/getinfo/async": {
+        "post": op(
+            "Start a title job; follow it on Socket.IO (job:subscribe) or GET /api/jobs/{jobId}",
+            {202: ref("JobAccepted")},
+            [400, 401, 413, 503],
+            security=API_KEY,
+            body="TitleRequest",
+            tag="netflix",
+        )
+    },
+    "/api/getinfo": {
+        "post": op(
+            "Run a title job and answer when it ends (504 with the jobId after JOB_WAIT_TIMEOUT_SECONDS)",
+            {200: ref("TitleResult")},
+            [400, 401, 404, 413, 502, 503, 504],
+            security=API_KEY,
+            body="TitleRequest",
+            tag="netflix",
+        )
+    },
+    "/api/jobs/{jobId}": {
+        "get": op(
+            "A job's current state",
+            {200: ref("JobState")},
+            [401, 404],
+            security=API_KEY,
+            params=[{"name": "jobId", "in": "path", "required": True, "schema": STR}],
+            tag="netflix",
+        )
+    },
+    LS: {
+        "post": op(
+            "Create a live stream (the caller is its host)",
+            {201: ref("LiveStream"), 202: ref("CommandAccepted")},
+            [400, 401, 413, 503],
+            security=BEARER,
+            body="CreateStreamRequest",
+            tag="live-stream",
+        )
+    },
+    f"{LS}/join": {
+        "post": op(
+            "Join a stream (role: host, guest or audience)",
+            {200: ref("JoinResult"), 202: ref("JoinResult")},
+            [400, 401, 404, 409, 413, 503],
+            security=BEARER,
+            body="JoinRequest",
+            tag="live-stream",
+        )
+    },
+    f"{LS}/my-broadcasted-streams": {
+        "get": op(
+            "Ended streams the caller hosted or guested in, newest endedAt first",
+            {200: ref("LiveStreamPage")},
+            [400, 401],
+            security=BEARER,
+            params=PAGE_PARAMS,
+            tag="live-stream",
+        )
+    },
+    f"{LS}/my-watched-streams": {
+        "get": op(
+            "Ended streams the caller watched as audience, newest endedAt first",
+            {200: ref("LiveStreamPage")},
+            [400, 401],
+            security=BEARER,
+            params=PAGE_PARAMS,
+            tag="live-stream",
+        )
+    },
+    f"{LS}/whats-live-now": {
+        "get": op(
+            "Streams live now",
+            {200: ref("LiveStreamPage")},
+            [400, 401],
+            security=OPTIONAL_BEARER,
+            params=PAGE_PARAMS,
+            tag="live-stream",
+        )
+    },
+    f"{LS}/{{id}}/start": {
+        "post": op(
+            "Start a stream (creator only)",
+            {200: ref("LiveStream"), 202: ref("CommandAccepted")},
+            [400, 401, 403, 404, 409, 503],
+            security=BEARER,
+            params=ID_PARAM,
+            tag="live-stream",
+        )
+    },
+    f"{LS}/{{id}}/end": {
+        "post": op(
+            "End a stream (creator only)",
+            {200: ref("LiveStream"), 202: ref("CommandAccepted")},
+            [400, 401, 403, 404, 409, 503],
+            security=BEARER,
+            params=ID_PARAM,
+            tag="live-stream",
+        )
+    },
     f"{LS}/{{id}}": {
-        "get": op("One stream", {200: ref("LiveStream")}, [400, 401, 404],
-                  security=OPTIONAL_BEARER, params=ID_PARAM, tag="live-stream"),
-        "delete": op("Soft-delete a stream (creator only)",
-                     {200: ref("StreamDeleted"), 202: ref("CommandAccepted")},
-                     [400, 401, 403, 404, 409, 503], security=BEARER, params=ID_PARAM,
-                     tag="live-stream"),
+        "get": op(
+            "One stream",
+            {200: ref("LiveStream")},
+            [400, 401, 404],
+            security=OPTIONAL_BEARER,
+            params=ID_PARAM,
+            tag="live-stream",
+        ),
+        "delete": op(
+            "Soft-delete a stream (creator only)",
+            {200: ref("StreamDeleted"), 202: ref("CommandAccepted")},
+            [400, 401, 403, 404, 409, 503],
+            security=BEARER,
+            params=ID_PARAM,
+            tag="live-stream",
+        ),
     },
 }
 
@@ -217,11 +380,12 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "streamproc gateway", "version": "1.0.0",
+            "title": "streamproc gateway",
+            "version": "1.0.0",
             "description": "Netflix title jobs and live-stream history. Every answer is the "
-                           "BaseResponseDto envelope {isSuccess, statusCode, data, errors, "
-                           "timestamp}; failures add a machine-readable `code`. Socket.IO events "
-                           "and Kafka topics are in docs/asyncapi.json.",
+            "BaseResponseDto envelope {isSuccess, statusCode, data, errors, "
+            "timestamp}; failures add a machine-readable `code`. Socket.IO events "
+            "and Kafka topics are in docs/asyncapi.json.",
         },
         "servers": [{"url": "http://localhost:3000"}],
         "paths": PATHS,
@@ -229,9 +393,13 @@ def document() -> dict[str, Any]:
             "schemas": SCHEMAS,
             "securitySchemes": {
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                           "description": "HS256 with JWT_SECRET, or RS256 with JWT_PUBLIC_KEY; "
-                                          "`exp` required; user id from sub, userId or _id"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "HS256 with JWT_SECRET, or RS256 with JWT_PUBLIC_KEY; "
+                    "`exp` required; user id from sub, userId or _id",
+                },
             },
         },
     }

@@ -37,9 +37,7 @@ def _now(request: web.Request | None) -> datetime:
     return datetime.now(UTC)
 
 
-def ok(
-    data: Any, *, status: int = 200, request: web.Request | None = None
-) -> web.Response:
+def ok(data: Any, *, status: int = 200, request: web.Request | None = None) -> web.Response:
     body = {
         "isSuccess": True,
         "statusCode": status,
@@ -102,8 +100,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, ErrorCode.VALIDATION_ERROR if exc.status < 500
-                               else ErrorCode.INTERNAL_ERROR)
+        code = _HTTP_CODES.get(
+            exc.status, ErrorCode.VALIDATION_ERROR if exc.status < 500 else ErrorCode.INTERNAL_ERROR
+        )
         return fail(exc.status, code, [exc.reason or "request failed"], request=request)
     except Exception:
         log.exception("unhandled error path=%s", request.path)

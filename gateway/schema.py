@@ -12,8 +12,12 @@ STR: Schema = {"type": "string"}
 
 def obj(props: dict[str, Schema], required: list[str] | None = None) -> Schema:
     """A closed object: a field the code sends that the document does not name is drift."""
-    return {"type": "object", "properties": props,
-            "required": list(props) if required is None else required, "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else required,
+        "additionalProperties": False,
+    }
 
 
 def values(kind: Any) -> list[Any]:

@@ -34,8 +34,13 @@ def error_of(data: JobFailed) -> Doc:
 
 
 def progress_payload(job_id: str, step: Mapping[str, Any]) -> dict[str, Any]:
-    return {"jobId": job_id, "progress": step["progress"], "status": step["status"],
-            "step": step["step"], "stepCode": step["stepCode"]}
+    return {
+        "jobId": job_id,
+        "progress": step["progress"],
+        "status": step["status"],
+        "step": step["step"],
+        "stepCode": step["stepCode"],
+    }
 
 
 def completed_payload(job_id: str, result: Any, source: str | None) -> dict[str, Any]:

@@ -50,11 +50,9 @@ def participation(event: Envelope) -> Participation | None:
     (the creator is the host from the moment the stream exists, joined or not)."""
     data = event.data
     if isinstance(data, ParticipantJoined):
-        return Participation(data.user_id, data.live_stream_id, data.role, data.joined_at,
-                             data.channel)
+        return Participation(data.user_id, data.live_stream_id, data.role, data.joined_at, data.channel)
     if isinstance(data, StreamCreated):
-        return Participation(data.creator.id, data.live_stream_id, Role.HOST, data.created_at,
-                             None)
+        return Participation(data.creator.id, data.live_stream_id, Role.HOST, data.created_at, None)
     return None
 
 
@@ -84,15 +82,19 @@ def apply(state: Doc | None, event: Envelope, stream: Doc | None) -> Doc | None:
     who = participation(event)
     if who is None:
         return state
-    doc: Doc = dict(state) if state is not None else {
-        "_id": who.doc_id,
-        "userId": who.user_id,
-        "liveStreamId": who.live_stream_id,
-        "role": None,
-        "bucket": None,
-        "firstJoinedAt": None,
-        "channels": [],
-    }
+    doc: Doc = (
+        dict(state)
+        if state is not None
+        else {
+            "_id": who.doc_id,
+            "userId": who.user_id,
+            "liveStreamId": who.live_stream_id,
+            "role": None,
+            "bucket": None,
+            "firstJoinedAt": None,
+            "channels": [],
+        }
+    )
     doc.pop("position", None)
     role = _best_role(doc["role"], who.role)
     first = doc["firstJoinedAt"]
@@ -114,4 +116,3 @@ def comparable(state: Doc | None) -> Doc | None:
     if state is None:
         return None
     return {k: v for k, v in state.items() if k != "position"}
-

@@ -38,9 +38,7 @@ def _page(items: list[dict[str, Any]], page: int, limit: int, total: int) -> dic
     return {"list": items, "pagination": pagination(page, limit, total)}
 
 
-async def _history(
-    store: MongoStore, user_id: str, bucket: str, page: int, limit: int
-) -> dict[str, Any]:
+async def _history(store: MongoStore, user_id: str, bucket: str, page: int, limit: int) -> dict[str, Any]:
     where = {"userId": user_id, "bucket": bucket, "visible": True}
     history_coll = await store.history()
 
@@ -52,13 +50,14 @@ async def _history(
         # Both walk the same index prefix; concurrently, the page costs the slower of the two.
         total, rows = await asyncio.gather(history_coll.count_documents(where), page_rows())
         ids = [row["liveStreamId"] for row in rows]
-        found = {
-            doc["_id"]: doc async for doc in (await store.streams()).find({"_id": {"$in": ids}})
-        } if ids else {}
+        found = (
+            {doc["_id"]: doc async for doc in (await store.streams()).find({"_id": {"$in": ids}})}
+            if ids
+            else {}
+        )
     # A participation never outlives its stream document (the worker writes it first and
     # never deletes either), so a missing stream is only skipped defensively.
-    items = [to_dto(found[row["liveStreamId"]], row["role"]) for row in rows
-             if row["liveStreamId"] in found]
+    items = [to_dto(found[row["liveStreamId"]], row["role"]) for row in rows if row["liveStreamId"] in found]
     return _page(items, page, limit, total)
 
 
@@ -79,10 +78,18 @@ async def whats_live_now(
     where = {"status": StreamStatus.LIVE.value, "deleted": False, "known": True}
     async with mongo_errors("read live streams"):
         total = await (await store.streams()).count_documents(where)
-        docs = [
-            doc async for doc in (await store.streams()).find(where).sort(LIVE_SORT)
-            .skip((page - 1) * limit).limit(limit)
-        ] if total > (page - 1) * limit else []
+        docs = (
+            [
+                doc
+                async for doc in (await store.streams())
+                .find(where)
+                .sort(LIVE_SORT)
+                .skip((page - 1) * limit)
+                .limit(limit)
+            ]
+            if total > (page - 1) * limit
+            else []
+        )
     return _page([_dto(doc, user_id)[1] for doc in docs], page, limit, total)
 
 
@@ -123,5 +130,6 @@ async def participation_role(store: MongoStore, user_id: str, live_stream_id: st
     """The best role the user's participations in the stream have reached so far."""
     async with mongo_errors("read stream history"):
         doc = await (await store.history()).find_one(
-            {"_id": history.history_id(user_id, live_stream_id)}, {"role": 1})
+            {"_id": history.history_id(user_id, live_stream_id)}, {"role": 1}
+        )
     return Role(doc["role"]) if doc is not None else None

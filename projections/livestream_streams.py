@@ -24,14 +24,14 @@ from streams.events.livestream import (
 # start/end/delete wins: `min`), the status is derived from them, descriptive fields are
 # last-writer-wins on (event time, event id). Times come from the events, never from a clock.
 
-STREAM_EVENTS = (StreamCreated, StreamUpdated, StreamStarted, StreamEnded, StreamDeleted,
-                 ParticipantJoined)
+STREAM_EVENTS = (StreamCreated, StreamUpdated, StreamStarted, StreamEnded, StreamDeleted, ParticipantJoined)
 # Fields a stream.updated may change, each with its own (time, kind, event id) version.
 UPDATABLE = ("title", "thumbnailUrl", "recordingUrl", "motivation")
 _CREATED, _UPDATED = 0, 1
 # Not part of the DTO: bookkeeping of the fold and of the worker.
-INTERNAL = frozenset({"_id", "known", "versions", "lastUpdateAt", "deleted", "deletedAt",
-                      "deletedBy", "position"})
+INTERNAL = frozenset(
+    {"_id", "known", "versions", "lastUpdateAt", "deleted", "deletedAt", "deletedBy", "position"}
+)
 
 
 def _empty(live_stream_id: str) -> Doc:
@@ -108,15 +108,22 @@ def _apply_created(doc: Doc, event: Envelope, data: StreamCreated) -> None:
         createdAt=data.created_at,
     )
     version = [data.created_at, _CREATED, event.id]
-    for name, value in (("title", data.title), ("thumbnailUrl", data.thumbnail_url),
-                        ("motivation", data.motivation)):
+    for name, value in (
+        ("title", data.title),
+        ("thumbnailUrl", data.thumbnail_url),
+        ("motivation", data.motivation),
+    ):
         _take(doc, name, value, version)
 
 
 def _apply_updated(doc: Doc, event: Envelope, data: StreamUpdated) -> None:
     version = [data.updated_at, _UPDATED, event.id]
-    values = {"title": data.title, "thumbnailUrl": data.thumbnail_url,
-              "recordingUrl": data.recording_url, "motivation": data.motivation}
+    values = {
+        "title": data.title,
+        "thumbnailUrl": data.thumbnail_url,
+        "recordingUrl": data.recording_url,
+        "motivation": data.motivation,
+    }
     for name in UPDATABLE:
         if values[name] is not None:  # None means "unchanged" in stream.updated
             _take(doc, name, values[name], version)
@@ -135,8 +142,11 @@ def _derive(doc: Doc) -> None:
     else:
         status = StreamStatus.CREATED
     doc["status"] = status.value
-    times = [doc[k] for k in ("createdAt", "lastUpdateAt", "startedAt", "endedAt", "deletedAt")
-             if doc.get(k) is not None]
+    times = [
+        doc[k]
+        for k in ("createdAt", "lastUpdateAt", "startedAt", "endedAt", "deletedAt")
+        if doc.get(k) is not None
+    ]
     doc["updatedAt"] = max(times) if times else None
 
 
@@ -145,8 +155,11 @@ def apply(state: Doc | None, event: Envelope) -> Doc | None:
     data = event.data
     if not isinstance(data, STREAM_EVENTS):
         return state
-    if (state is not None and isinstance(data, ParticipantJoined)
-            and (data.role is not Role.GUEST or data.user_id in state["broadcasters"])):
+    if (
+        state is not None
+        and isinstance(data, ParticipantJoined)
+        and (data.role is not Role.GUEST or data.user_id in state["broadcasters"])
+    ):
         return state  # most events of a stream are joins that change nothing in it: no copy
     doc: Doc = _copy(state) if state is not None else _empty(data.live_stream_id)
     if isinstance(data, StreamCreated):
@@ -218,7 +231,9 @@ def to_dto(doc: Doc, role: str | None) -> dict[str, Any]:
             "name": creator.get("name"),
             "surname": creator.get("surname"),
             "profilePhoto": creator.get("profilePhoto"),
-        } if creator else None,
+        }
+        if creator
+        else None,
         "thumbnailUrl": doc.get("thumbnailUrl"),
         "recording": bool(doc.get("recording")),
         "recordingUrl": doc.get("recordingUrl"),

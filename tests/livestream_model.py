@@ -23,8 +23,11 @@ class MemoryModel:
         if live_stream_id is None:
             return
         part_id = participation_id(event)
-        todo = plan(event, self.streams.get(live_stream_id),
-                    self.history.get(part_id) if part_id is not None else None)
+        todo = plan(
+            event,
+            self.streams.get(live_stream_id),
+            self.history.get(part_id) if part_id is not None else None,
+        )
         if todo is None:
             return
         if todo.participation is not None:

@@ -31,8 +31,9 @@ async def readyz(request: web.Request) -> web.Response:
     checks = {"kafka": kafka, "database": database}
     failed = [name for name, state in checks.items() if state != "ok"]
     if failed:
-        raise UnavailableError("; ".join(f"{name} is not ready: {checks[name]}" for name in failed),
-                               details=dict(checks))
+        raise UnavailableError(
+            "; ".join(f"{name} is not ready: {checks[name]}" for name in failed), details=dict(checks)
+        )
     return ok(checks, request=request)
 
 

@@ -73,7 +73,10 @@ async def start(request: web.Request) -> web.Response:
     user = _user(ctx, request)
     live_stream_id = _path_id(request)
     dto = await service.transition(
-        ctx, user, live_stream_id, commands.check_start,
+        ctx,
+        user,
+        live_stream_id,
+        commands.check_start,
         lambda sid, now: StreamStarted(live_stream_id=sid, started_at=now),
         lambda view: view.started_at is not None,
     )
@@ -85,7 +88,10 @@ async def end(request: web.Request) -> web.Response:
     user = _user(ctx, request)
     live_stream_id = _path_id(request)
     dto = await service.transition(
-        ctx, user, live_stream_id, commands.check_end,
+        ctx,
+        user,
+        live_stream_id,
+        commands.check_end,
         lambda sid, now: StreamEnded(live_stream_id=sid, ended_at=now),
         lambda view: view.ended_at is not None,
     )
@@ -112,8 +118,12 @@ async def join_rest(request: web.Request) -> web.Response:
     live_stream_id = commands.parse_object_id(body.get("liveStreamId"), "liveStreamId")
     role, joined = await service.join(ctx, user, live_stream_id, "rest")
     projected = await service.joined_projected(ctx, user, live_stream_id, role)
-    data = {"liveStreamId": live_stream_id, "role": role.value, "joinedAt": joined.joined_at,
-            "projected": projected}
+    data = {
+        "liveStreamId": live_stream_id,
+        "role": role.value,
+        "joinedAt": joined.joined_at,
+        "projected": projected,
+    }
     return ok(data, status=200 if projected else 202, request=request)
 
 
@@ -145,8 +155,7 @@ async def get_one(request: web.Request) -> web.Response:
     live_stream_id = _path_id(request)
     dto = await get_stream(ctx.store, live_stream_id, user_id)
     if dto is None:
-        raise NotFoundError(f"live stream {live_stream_id} does not exist",
-                            code=ErrorCode.STREAM_NOT_FOUND)
+        raise NotFoundError(f"live stream {live_stream_id} does not exist", code=ErrorCode.STREAM_NOT_FOUND)
     return ok(dto, request=request)
 
 

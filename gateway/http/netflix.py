@@ -29,12 +29,21 @@ async def _start_job(request: web.Request) -> tuple[Context, str]:
     job_id = ctx.ids()
     created = new_event(
         JobCreated(job_id=job_id, url=url, country=country, title_id=ref.title_id),
-        key=job_id, sequence=1, correlation_id=job_id, clock=ctx.clock, ids=ctx.ids,
+        key=job_id,
+        sequence=1,
+        correlation_id=job_id,
+        clock=ctx.clock,
+        ids=ctx.ids,
     )
     requested = new_event(
-        ScrapeRequested(job_id=job_id, url=url, country=country, title_id=ref.title_id,
-                        requested_at=ctx.clock()),
-        key=ref.key, correlation_id=job_id, causation_id=created.id, clock=ctx.clock, ids=ctx.ids,
+        ScrapeRequested(
+            job_id=job_id, url=url, country=country, title_id=ref.title_id, requested_at=ctx.clock()
+        ),
+        key=ref.key,
+        correlation_id=job_id,
+        causation_id=created.id,
+        clock=ctx.clock,
+        ids=ctx.ids,
     )
     # job.created first: the job exists in the log before anyone works on it.
     await ctx.events.append(ctx.topics.job_events, created)
@@ -45,8 +54,9 @@ async def _start_job(request: web.Request) -> tuple[Context, str]:
 
 async def getinfo_async(request: web.Request) -> web.Response:
     _, job_id = await _start_job(request)
-    return ok({"jobId": job_id, "status": JobStatus.PENDING.value, "progress": 0}, status=202,
-              request=request)
+    return ok(
+        {"jobId": job_id, "status": JobStatus.PENDING.value, "progress": 0}, status=202, request=request
+    )
 
 
 async def job_state(ctx: Context, job_id: str) -> dict[str, Any] | None:
@@ -76,18 +86,24 @@ async def getinfo(request: web.Request) -> web.Response:
     job = await ctx.job_fanout.wait_done(job_id, ctx.settings.job_wait_timeout_seconds)
     terminal = job.terminal if job is not None else None
     if terminal is None:
-        raise AppError(f"job {job_id} did not finish within {ctx.settings.job_wait_timeout_seconds:g} s; "
-                       f"follow it at /api/jobs/{job_id}", code=ErrorCode.TIMEOUT,
-                       details={"jobId": job_id})
+        raise AppError(
+            f"job {job_id} did not finish within {ctx.settings.job_wait_timeout_seconds:g} s; "
+            f"follow it at /api/jobs/{job_id}",
+            code=ErrorCode.TIMEOUT,
+            details={"jobId": job_id},
+        )
     data = terminal.data
     if isinstance(data, JobFailed):
         # A code this gateway does not know (a newer worker) is still a failed scrape: 502.
         known = data.error.code in ErrorCode.__members__
-        raise ScrapeError(data.error.message, code=ErrorCode(data.error.code) if known else None,
-                          details={"jobId": job_id})
+        raise ScrapeError(
+            data.error.message, code=ErrorCode(data.error.code) if known else None, details={"jobId": job_id}
+        )
     assert isinstance(data, JobCompleted)  # noqa: S101
-    return ok({"jobId": job_id, "source": data.source,
-               **data.data.model_dump(mode="json", by_alias=True)}, request=request)
+    return ok(
+        {"jobId": job_id, "source": data.source, **data.data.model_dump(mode="json", by_alias=True)},
+        request=request,
+    )
 
 
 def routes() -> list[web.RouteDef]:

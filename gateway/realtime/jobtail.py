@@ -72,8 +72,9 @@ class JobEventTail:
                 try:
                     batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 except KAFKA_FAILURES as exc:
-                    log.warning("job fan-out consumer topic=%s error=%s; retrying", self.topic,
-                                short_cause(exc))
+                    log.warning(
+                        "job fan-out consumer topic=%s error=%s; retrying", self.topic, short_cause(exc)
+                    )
                     await asyncio.sleep(RETRY_SECONDS)
                     continue
                 for records in batches.values():
@@ -84,8 +85,11 @@ class JobEventTail:
             raise
         except BaseException:
             # Without this task no socket of this process hears of any job again: say so loudly.
-            log.critical("job fan-out died topic=%s: job events no longer reach this gateway's "
-                         "sockets", self.topic, exc_info=True)
+            log.critical(
+                "job fan-out died topic=%s: job events no longer reach this gateway's sockets",
+                self.topic,
+                exc_info=True,
+            )
             raise
 
     async def handle(self, record: ConsumerRecord[Any, Any]) -> None:
@@ -104,5 +108,10 @@ class JobEventTail:
             await self._deliver(event)
         except Exception:
             # One event that cannot be emitted must not cost every later job its fan-out.
-            log.exception("skipping job event the fan-out could not deliver at=%s event_id=%s "
-                          "type=%s key=%s", where, event.id, event.type, event.key)
+            log.exception(
+                "skipping job event the fan-out could not deliver at=%s event_id=%s type=%s key=%s",
+                where,
+                event.id,
+                event.type,
+                event.key,
+            )

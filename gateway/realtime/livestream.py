@@ -58,10 +58,12 @@ class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # unt
                 user = self.ctx.tokens.verify(token)
             except AuthError as exc:
                 auth_error = exc.code.value
-                log.info("anonymous socket namespace=%s sid=%s auth_error=%s",
-                         self.namespace, sid, auth_error)
-        await self.save_session(sid, {"user": None if user is None else asdict(user),
-                                      "authError": auth_error})
+                log.info(
+                    "anonymous socket namespace=%s sid=%s auth_error=%s", self.namespace, sid, auth_error
+                )
+        await self.save_session(
+            sid, {"user": None if user is None else asdict(user), "authError": auth_error}
+        )
         return True
 
     async def on_joinStream(self, sid: str, payload: Any = None) -> dict[str, Any]:  # noqa: N802 - the seed's event name
@@ -77,8 +79,12 @@ class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # unt
             await self.enter_room(sid, room(live_stream_id))
         except AppError as exc:
             return {"ok": False, "error": exc.to_dict()}
-        return {"ok": True, "liveStreamId": live_stream_id, "role": role_value,
-                "authenticated": user is not None}
+        return {
+            "ok": True,
+            "liveStreamId": live_stream_id,
+            "role": role_value,
+            "authenticated": user is not None,
+        }
 
     async def on_leaveStream(self, sid: str, payload: Any = None) -> dict[str, Any]:  # noqa: N802
         try:
@@ -92,4 +98,3 @@ class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # unt
 def register_livestream_namespaces(sio: socketio.AsyncServer, ctx: Context) -> None:
     for namespace in NAMESPACES:
         sio.register_namespace(LiveStreamNamespace(namespace, ctx))
-

@@ -41,11 +41,23 @@ MAX_DURATION_GOAL = 10_000_000
 
 STREAM_TYPES: tuple[str, ...] = get_args(StreamType)
 ACCESS_TYPES: tuple[str, ...] = get_args(AccessType)
-CREATE_FIELDS = frozenset({
-    "title", "liveStreamType", "channelName", "accessType", "price", "interest", "guests",
-    "plannedStartDate", "plannedEndDate", "durationGoal", "motivation", "thumbnailUrl",
-    "recording",
-})
+CREATE_FIELDS = frozenset(
+    {
+        "title",
+        "liveStreamType",
+        "channelName",
+        "accessType",
+        "price",
+        "interest",
+        "guests",
+        "plannedStartDate",
+        "plannedEndDate",
+        "durationGoal",
+        "motivation",
+        "thumbnailUrl",
+        "recording",
+    }
+)
 
 
 def is_object_id(value: object) -> bool:
@@ -79,9 +91,7 @@ class _Problems:
         )
 
 
-def _text(
-    body: Mapping[str, Any], name: str, p: _Problems, *, required: bool, max_len: int
-) -> str | None:
+def _text(body: Mapping[str, Any], name: str, p: _Problems, *, required: bool, max_len: int) -> str | None:
     value = body.get(name)
     if value is None:
         if required:
@@ -101,8 +111,9 @@ def _text(
     return value
 
 
-def _choice(body: Mapping[str, Any], name: str, choices: tuple[str, ...], p: _Problems,
-            default: str | None = None) -> str | None:
+def _choice(
+    body: Mapping[str, Any], name: str, choices: tuple[str, ...], p: _Problems, default: str | None = None
+) -> str | None:
     value = body.get(name)
     if value is None:
         if default is None:
@@ -238,8 +249,7 @@ def validate_create(
 # -- rules over a stream's view ---------------------------------------------------------------
 def require_stream(stream: StreamView | None, live_stream_id: str) -> StreamView:
     if stream is None:
-        raise NotFoundError(f"live stream {live_stream_id} does not exist",
-                            code=ErrorCode.STREAM_NOT_FOUND)
+        raise NotFoundError(f"live stream {live_stream_id} does not exist", code=ErrorCode.STREAM_NOT_FOUND)
     return stream
 
 

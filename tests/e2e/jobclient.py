@@ -67,8 +67,9 @@ class JobClient:
         try:
             await asyncio.wait_for(self.ended[job_id].wait(), timeout)
         except TimeoutError:
-            raise AssertionError(f"job {job_id} did not end within {timeout} s: "
-                                 f"{self.events.get(job_id)}") from None
+            raise AssertionError(
+                f"job {job_id} did not end within {timeout} s: {self.events.get(job_id)}"
+            ) from None
         if settle:
             await asyncio.sleep(settle)
         return list(self.events[job_id])

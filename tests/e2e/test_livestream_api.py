@@ -24,9 +24,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-async def api(
-    services: Any, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LiveStreamApi]:
+async def api(services: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveStreamApi]:
     async with livestream_stack(services, tmp_path_factory.mktemp("livestream-api")) as (stack, _):
         yield stack
 
@@ -36,8 +34,13 @@ async def test_the_lifecycle_and_who_may_change_it(api: LiveStreamApi) -> None:
     created = await api.create(host, guests=[guest], plannedStartDate="2030-01-01T10:00:00Z")
     stream_id = created["id"]
     assert (created["status"], created["role"], created["guests"]) == ("scheduled", "host", [guest])
-    assert created["creator"] == {"_id": host, "username": f"u{host[-4:]}", "name": "N",
-                                  "surname": "S", "profilePhoto": None}
+    assert created["creator"] == {
+        "_id": host,
+        "username": f"u{host[-4:]}",
+        "name": "N",
+        "surname": "S",
+        "profilePhoto": None,
+    }
     for action in ("start", "end", "delete"):
         body = await api.command(other, stream_id, action, status=403)
         assert body["code"] == "FORBIDDEN"
@@ -102,16 +105,25 @@ async def test_fixed_paths_win_over_the_id_route(api: LiveStreamApi) -> None:
 
 
 async def test_a_create_body_with_many_problems_names_them_all(api: LiveStreamApi) -> None:
-    response = await api.call("POST", "", new_user(), json={
-        "title": "", "liveStreamType": "trio", "accessType": "paid", "price": 0,
-        "guests": ["x"], "thumbnailUrl": "ftp://h/x", "colour": "red",
-    })
+    response = await api.call(
+        "POST",
+        "",
+        new_user(),
+        json={
+            "title": "",
+            "liveStreamType": "trio",
+            "accessType": "paid",
+            "price": 0,
+            "guests": ["x"],
+            "thumbnailUrl": "ftp://h/x",
+            "colour": "red",
+        },
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["isSuccess"] is False and body["code"] == "VALIDATION_ERROR"
     named = {e.split(":")[0] for e in body["errors"]}
-    assert named == {"title", "liveStreamType", "channelName", "price", "guests", "thumbnailUrl",
-                     "colour"}
+    assert named == {"title", "liveStreamType", "channelName", "price", "guests", "thumbnailUrl", "colour"}
     assert set(body["data"]["fields"]) == named
 
 
@@ -123,8 +135,7 @@ def bad_credentials(api: LiveStreamApi) -> dict[str, tuple[str | None, str]]:
     """name -> (Authorization header, expected code)."""
     now = int(time.time())
     good = {"sub": new_user(), "exp": now + 600}
-    anonymous = jwt.encode({"exp": now + 600, "username": "x"}, api.settings.jwt_secret,
-                           algorithm="HS256")
+    anonymous = jwt.encode({"exp": now + 600, "username": "x"}, api.settings.jwt_secret, algorithm="HS256")
     return {
         "missing": (None, "UNAUTHORIZED"),
         "not bearer": ("Basic dXNlcjpwYXNz", "UNAUTHORIZED"),
@@ -132,20 +143,23 @@ def bad_credentials(api: LiveStreamApi) -> dict[str, tuple[str | None, str]]:
         "malformed": ("Bearer abc.def", "INVALID_TOKEN"),
         "garbage segments": ("Bearer a.b.c", "INVALID_TOKEN"),
         "expired": (f"Bearer {api.token(new_user(), exp=now - 3600)}", "TOKEN_EXPIRED"),
-        "wrong signature": (f"Bearer {jwt.encode(good, 'x' * 40, algorithm='HS256')}",
-                            "INVALID_TOKEN"),
-        "alg none": (f"Bearer {_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(good)}.",
-                     "INVALID_TOKEN"),
+        "wrong signature": (f"Bearer {jwt.encode(good, 'x' * 40, algorithm='HS256')}", "INVALID_TOKEN"),
+        "alg none": (f"Bearer {_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(good)}.", "INVALID_TOKEN"),
         "no user id": (f"Bearer {anonymous}", "INVALID_TOKEN"),
     }
 
 
 async def test_every_bad_credential_is_a_401(api: LiveStreamApi) -> None:
     stream_id = str(ObjectId())
-    requests = [("GET", "/my-broadcasted-streams", None), ("GET", "/my-watched-streams", None),
-                ("POST", "", {"title": "t"}), ("POST", "/join", {"liveStreamId": stream_id}),
-                ("POST", f"/{stream_id}/start", None), ("POST", f"/{stream_id}/end", None),
-                ("DELETE", f"/{stream_id}", None)]
+    requests = [
+        ("GET", "/my-broadcasted-streams", None),
+        ("GET", "/my-watched-streams", None),
+        ("POST", "", {"title": "t"}),
+        ("POST", "/join", {"liveStreamId": stream_id}),
+        ("POST", f"/{stream_id}/start", None),
+        ("POST", f"/{stream_id}/end", None),
+        ("DELETE", f"/{stream_id}", None),
+    ]
     for name, (header, code) in bad_credentials(api).items():
         headers = {"Authorization": header} if header is not None else {}
         for method, path, body in requests:
@@ -161,8 +175,11 @@ async def test_every_bad_credential_is_a_401(api: LiveStreamApi) -> None:
 async def test_rs256_public_key_option_through_the_gateway(services: Any) -> None:
     """The same app with JWT_PUBLIC_KEY, served in-process against the real servers."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     settings = isolated_settings(services, jwt_public_key=public)  # a public key means RS256
     now = int(time.time())
     claims = {"sub": new_user(), "exp": now + 600}
@@ -170,16 +187,19 @@ async def test_rs256_public_key_option_through_the_gateway(services: Any) -> Non
     cases = {
         "valid": (jwt.encode(claims, key, algorithm="RS256"), 200, None),
         "another key": (jwt.encode(claims, other, algorithm="RS256"), 401, "INVALID_TOKEN"),
-        "hs256 with the secret": (jwt.encode(claims, settings.jwt_secret + "x" * 32,
-                                             algorithm="HS256"), 401, "INVALID_TOKEN"),
-        "expired": (jwt.encode({**claims, "exp": now - 3600}, key, algorithm="RS256"), 401,
-                    "TOKEN_EXPIRED"),
+        "hs256 with the secret": (
+            jwt.encode(claims, settings.jwt_secret + "x" * 32, algorithm="HS256"),
+            401,
+            "INVALID_TOKEN",
+        ),
+        "expired": (jwt.encode({**claims, "exp": now - 3600}, key, algorithm="RS256"), 401, "TOKEN_EXPIRED"),
         "alg none": (f"{_b64({'alg': 'none'})}.{_b64(claims)}.", 401, "INVALID_TOKEN"),
     }
     async with TestClient(TestServer(create_app(settings))) as client:
         for name, (token, status, code) in cases.items():
-            response = await client.get("/api/v1/live-stream/my-watched-streams",
-                                        headers={"Authorization": f"Bearer {token}"})
+            response = await client.get(
+                "/api/v1/live-stream/my-watched-streams", headers={"Authorization": f"Bearer {token}"}
+            )
             assert response.status == status, (name, await response.text())
             if code is not None:
                 assert (await response.json())["code"] == code, name

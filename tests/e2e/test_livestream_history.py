@@ -46,28 +46,48 @@ class LiveStreamApi:
         return f"http://127.0.0.1:{self.settings.port}"
 
     def token(self, user_id: str, **claims: Any) -> str:
-        body = {"sub": user_id, "username": f"u{user_id[-4:]}", "name": "N", "surname": "S",
-                "exp": int(time.time()) + 600, **claims}
+        body = {
+            "sub": user_id,
+            "username": f"u{user_id[-4:]}",
+            "name": "N",
+            "surname": "S",
+            "exp": int(time.time()) + 600,
+            **claims,
+        }
         return jwt.encode(body, self.settings.jwt_secret, algorithm="HS256")
 
     def auth(self, user_id: str | None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(user_id)}"} if user_id else {}
 
-    async def call(self, method: str, path: str, user: str | None = None, *,
-                   headers: dict[str, str] | None = None, **kwargs: Any) -> httpx.Response:
-        return await self.http.request(method, BASE + path,
-                                       headers={**self.auth(user), **(headers or {})}, **kwargs)
+    async def call(
+        self,
+        method: str,
+        path: str,
+        user: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        return await self.http.request(
+            method, BASE + path, headers={**self.auth(user), **(headers or {})}, **kwargs
+        )
 
     async def create(self, host: str, **body: Any) -> dict[str, Any]:
-        payload = {"title": "Yayin basligi", "liveStreamType": "solo",
-                   "channelName": "channel-name", "interest": "music", **body}
+        payload = {
+            "title": "Yayin basligi",
+            "liveStreamType": "solo",
+            "channelName": "channel-name",
+            "interest": "music",
+            **body,
+        }
         response = await self.call("POST", "", host, json=payload)
         assert response.status_code == 201, response.text
         return response.json()["data"]
 
     async def command(self, host: str, stream_id: str, action: str, status: int = 200) -> Any:
-        method, path = ("DELETE", f"/{stream_id}") if action == "delete" else \
-            ("POST", f"/{stream_id}/{action}")
+        method, path = (
+            ("DELETE", f"/{stream_id}") if action == "delete" else ("POST", f"/{stream_id}/{action}")
+        )
         response = await self.call(method, path, host)
         assert response.status_code == status, response.text
         return response.json()
@@ -82,23 +102,30 @@ class LiveStreamApi:
         assert response.status_code == status, response.text
         return dict(response.json())
 
-    async def socket(self, namespace: str, auth: Any = None,
-                     headers: dict[str, str] | None = None) -> socketio.AsyncClient:
+    async def socket(
+        self, namespace: str, auth: Any = None, headers: dict[str, str] | None = None
+    ) -> socketio.AsyncClient:
         client = socketio.AsyncClient(reconnection=False)
-        await client.connect(self.url, namespaces=[namespace], auth=auth, headers=headers or {},
-                             transports=["websocket"], wait_timeout=10)
+        await client.connect(
+            self.url,
+            namespaces=[namespace],
+            auth=auth,
+            headers=headers or {},
+            transports=["websocket"],
+            wait_timeout=10,
+        )
         self.sockets.append(client)
         return client
 
     async def join_socket(self, namespace: str, user: str | None, stream_id: str) -> dict[str, Any]:
         client = await self.socket(namespace, {"token": self.token(user)} if user else None)
-        ack = await client.call("joinStream", {"liveStreamId": stream_id}, namespace=namespace,
-                                timeout=10)
+        ack = await client.call("joinStream", {"liveStreamId": stream_id}, namespace=namespace, timeout=10)
         await client.disconnect()
         return dict(ack)
 
-    async def history(self, kind: str, user: str, page: int | None = None,
-                      limit: int | None = None) -> dict[str, Any]:
+    async def history(
+        self, kind: str, user: str, page: int | None = None, limit: int | None = None
+    ) -> dict[str, Any]:
         params = {k: v for k, v in (("page", page), ("limit", limit)) if v is not None}
         response = await self.call("GET", f"/my-{kind}-streams", user, params=params)
         assert response.status_code == 200, response.text
@@ -121,11 +148,11 @@ class LiveStreamApi:
 
 
 @asynccontextmanager
-async def livestream_stack(services: Any, log_dir: Path, **overrides: Any
-                           ) -> AsyncIterator[tuple[LiveStreamApi, list[ServiceProcess]]]:
+async def livestream_stack(
+    services: Any, log_dir: Path, **overrides: Any
+) -> AsyncIterator[tuple[LiveStreamApi, list[ServiceProcess]]]:
     settings = isolated_settings(services, **overrides)
-    procs = list(await asyncio.gather(start_worker(settings, log_dir),
-                                      start_gateway(settings, log_dir)))
+    procs = list(await asyncio.gather(start_worker(settings, log_dir), start_gateway(settings, log_dir)))
     store = MongoStore(settings.mongodb_uri, settings.mongodb_database)
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}", timeout=30) as http:
         api = LiveStreamApi(settings, http, store)
@@ -140,9 +167,7 @@ async def livestream_stack(services: Any, log_dir: Path, **overrides: Any
 
 
 @pytest.fixture(scope="module")
-async def api(
-    services: Any, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[LiveStreamApi]:
+async def api(services: Any, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LiveStreamApi]:
     async with livestream_stack(services, tmp_path_factory.mktemp("livestream")) as (stack, _):
         yield stack
 
@@ -168,8 +193,14 @@ SCENARIOS: dict[str, tuple[list[Step], dict[str, dict[str, str]]]] = {
         {"host": {"broadcasted": "host"}},
     ),
     "repeated joins give one item": (
-        [("join", "fan", "rest"), ("join", "fan", "rest"), ("join", "fan", "/live-stream"),
-         ("join", "fan", "/stream-chat"), ("join", "fan", "rest"), ("end", "host", "")],
+        [
+            ("join", "fan", "rest"),
+            ("join", "fan", "rest"),
+            ("join", "fan", "/live-stream"),
+            ("join", "fan", "/stream-chat"),
+            ("join", "fan", "rest"),
+            ("end", "host", ""),
+        ],
         {"fan": {"watched": "audience"}},
     ),
     "join without an end is not history": (
@@ -177,15 +208,23 @@ SCENARIOS: dict[str, tuple[list[Step], dict[str, dict[str, str]]]] = {
         {"fan": {}, "fan2": {}, "host": {}},
     ),
     "end then delete hides it for everyone": (
-        [("join", "fan", "rest"), ("join", "guest", "/stream-chat"), ("end", "host", ""),
-         ("delete", "host", "")],
+        [
+            ("join", "fan", "rest"),
+            ("join", "guest", "/stream-chat"),
+            ("end", "host", ""),
+            ("delete", "host", ""),
+        ],
         {"fan": {}, "guest": {}, "host": {}},
     ),
     "guest and host in one stream": (
-        [("join", "host", "/live-stream"), ("join", "guest", "/live-stream"),
-         ("join", "guest", "rest"), ("join", "fan", "/stream-chat"), ("end", "host", "")],
-        {"host": {"broadcasted": "host"}, "guest": {"broadcasted": "guest"},
-         "fan": {"watched": "audience"}},
+        [
+            ("join", "host", "/live-stream"),
+            ("join", "guest", "/live-stream"),
+            ("join", "guest", "rest"),
+            ("join", "fan", "/stream-chat"),
+            ("end", "host", ""),
+        ],
+        {"host": {"broadcasted": "host"}, "guest": {"broadcasted": "guest"}, "fan": {"watched": "audience"}},
     ),
     "the host joining as a viewer stays the host": (
         [("join", "host", "rest"), ("join", "host", "/stream-chat"), ("end", "host", "")],
@@ -198,8 +237,7 @@ SCENARIOS: dict[str, tuple[list[Step], dict[str, dict[str, str]]]] = {
 async def test_history_scenarios(api: LiveStreamApi, name: str) -> None:
     steps, expected = SCENARIOS[name]
     users = {who: new_user() for who in ("host", "guest", "fan", "fan2")}
-    stream_id = await api.live_stream(users["host"], guests=[users["guest"]],
-                                      liveStreamType="duoself")
+    stream_id = await api.live_stream(users["host"], guests=[users["guest"]], liveStreamType="duoself")
     for action, who, channel in steps:
         user = users.get(who)
         if action in ("end", "delete"):
@@ -209,8 +247,12 @@ async def test_history_scenarios(api: LiveStreamApi, name: str) -> None:
         else:
             ack = await api.join_socket(channel, user, stream_id)
             role = {"host": "host", "guest": "guest"}.get(who, "audience") if user else None
-            assert ack == {"ok": True, "liveStreamId": stream_id, "role": role,
-                           "authenticated": user is not None}
+            assert ack == {
+                "ok": True,
+                "liveStreamId": stream_id,
+                "role": role,
+                "authenticated": user is not None,
+            }
     # No waiting: end/delete answer once the projection shows them, and the worker writes the
     # participations before the stream document, so the lists are already right.
     for who, buckets in expected.items():
@@ -226,8 +268,14 @@ async def test_history_items_carry_the_seed_dto(api: LiveStreamApi) -> None:
     await api.join_rest(fan, stream_id)
     ended = (await api.command(host, stream_id, "end"))["data"]
     page = await api.history("watched", fan)
-    assert page["pagination"] == {"currentPage": 1, "totalPages": 1, "totalItems": 1,
-                                  "itemsPerPage": 10, "hasNextPage": False, "hasPrevPage": False}
+    assert page["pagination"] == {
+        "currentPage": 1,
+        "totalPages": 1,
+        "totalItems": 1,
+        "itemsPerPage": 10,
+        "hasNextPage": False,
+        "hasPrevPage": False,
+    }
     (item,) = page["list"]
     assert item == {**ended, "role": "audience"}
     assert item["status"] == "ended" and item["creator"]["_id"] == host
@@ -252,8 +300,9 @@ async def test_socket_tokens_from_header_and_invalid_tokens(api: LiveStreamApi) 
     stream_id = await api.live_stream(host)
     header = {"Authorization": f"Bearer {api.token(fan)}"}
     by_header = await api.socket("/live-stream", headers=header)
-    ack = await by_header.call("joinStream", {"liveStreamId": stream_id}, namespace="/live-stream",
-                               timeout=10)
+    ack = await by_header.call(
+        "joinStream", {"liveStreamId": stream_id}, namespace="/live-stream", timeout=10
+    )
     assert ack["authenticated"] is True and ack["role"] == "audience"
     expired = api.token(new_user(), exp=int(time.time()) - 3600)
     bad = await api.socket("/stream-chat", auth={"token": expired})
@@ -280,8 +329,15 @@ async def test_pagination_edges(api: LiveStreamApi) -> None:
 
     def shape(data: dict[str, Any]) -> tuple[Any, ...]:
         p = data["pagination"]
-        return ([i["id"] for i in data["list"]], p["currentPage"], p["totalPages"],
-                p["totalItems"], p["itemsPerPage"], p["hasNextPage"], p["hasPrevPage"])
+        return (
+            [i["id"] for i in data["list"]],
+            p["currentPage"],
+            p["totalPages"],
+            p["totalItems"],
+            p["itemsPerPage"],
+            p["hasNextPage"],
+            p["hasPrevPage"],
+        )
 
     empty = await api.history("watched", new_user())
     assert shape(empty) == ([], 1, 0, 0, 10, False, False)
@@ -306,11 +362,25 @@ async def test_pagination_edges(api: LiveStreamApi) -> None:
     assert {i["role"] for i in broadcasted["list"]} == {"host"}
 
 
-@pytest.mark.parametrize("query", [
-    "page=0", "page=-1", "page=abc", "page=1.5", "page=", "page=%201", "page=1e3",
-    "limit=0", "limit=101", "limit=-5", "limit=abc", "limit=2.0", "limit=",
-    "page=99999999999999999999",
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page=1.5",
+        "page=",
+        "page=%201",
+        "page=1e3",
+        "limit=0",
+        "limit=101",
+        "limit=-5",
+        "limit=abc",
+        "limit=2.0",
+        "limit=",
+        "page=99999999999999999999",
+    ],
+)
 async def test_bad_page_parameters_are_a_400_naming_them(api: LiveStreamApi, query: str) -> None:
     user = new_user()
     for path in ("/my-watched-streams", "/my-broadcasted-streams", "/whats-live-now"):

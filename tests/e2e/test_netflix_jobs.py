@@ -60,8 +60,12 @@ async def stack(services: Services, tmp_path_factory: pytest.TempPathFactory) ->
     netflix = FakeNetflix(load_fixtures=True)
     base = await netflix.start()
     settings = isolated_settings(
-        services, netflix_base_url=base, cache_ttl_seconds=CACHE_TTL, scrape_timeout_seconds=2.0,
-        scrape_max_attempts=2, job_wait_timeout_seconds=20.0,
+        services,
+        netflix_base_url=base,
+        cache_ttl_seconds=CACHE_TTL,
+        scrape_timeout_seconds=2.0,
+        scrape_max_attempts=2,
+        job_wait_timeout_seconds=20.0,
     )
     log_dir = tmp_path_factory.mktemp("netflix-stack")
     worker = await start_worker(settings, log_dir)
@@ -88,8 +92,15 @@ def url_for(title_id: str, country: str = "tr") -> str:
 
 async def test_seed_flow_netflix_then_cache_then_database(stack: Stack, client: JobClient) -> None:
     tid = new_title_id()
-    stack.netflix.add_title(f"/tr/title/{tid}", title="Hayata Röveşata Çeken Adam", year=2022,
-                            genres=["Komedi"], cast=["Tom Hanks"], rating="18+", country="tr")
+    stack.netflix.add_title(
+        f"/tr/title/{tid}",
+        title="Hayata Röveşata Çeken Adam",
+        year=2022,
+        genres=["Komedi"],
+        cast=["Tom Hanks"],
+        rating="18+",
+        country="tr",
+    )
 
     first = await client.run_job(url_for(tid))
     await client.finished(first)
@@ -102,8 +113,14 @@ async def test_seed_flow_netflix_then_cache_then_database(stack: Stack, client: 
     assert done["data"]["genres"] == ["Komedi"]  # the rating is not a genre...
     assert done["data"]["maturityRating"] == "18+"  # ...it has its own field
     steps = [p for n, p in client.events[first] if n == "job:progress"]
-    assert [s["stepCode"] for s in steps] == ["created", "checking_cache", "checking_database",
-                                              "scraping_netflix", "saving_to_database", "completed"]
+    assert [s["stepCode"] for s in steps] == [
+        "created",
+        "checking_cache",
+        "checking_database",
+        "scraping_netflix",
+        "saving_to_database",
+        "completed",
+    ]
     assert steps[3]["step"] == "Scraping Netflix"
     assert [s["status"] for s in steps] == ["pending"] + ["processing"] * 4 + ["completed"]
     assert stack.netflix.requests_for(tid) == 1
@@ -115,8 +132,9 @@ async def test_seed_flow_netflix_then_cache_then_database(stack: Stack, client: 
     assert stack.netflix.requests_for(tid) == 1
 
     titles = await stack.store.titles()
-    await eventually(lambda: titles.find_one({"_id": title_key("tr", tid)}),
-                     what="the title in the read model")
+    await eventually(
+        lambda: titles.find_one({"_id": title_key("tr", tid)}), what="the title in the read model"
+    )
     await asyncio.sleep(CACHE_TTL + 0.5)  # let the cache entry expire
     third = await client.run_job(url_for(tid))
     await client.finished(third)
@@ -203,8 +221,10 @@ async def test_late_subscriber_gets_the_state_at_once(stack: Stack, client: JobC
     events = await client.finished(job)
     assert client.progress(job) == [0, 10, 30, 50, 80, 100]
     assert events[-1][0] == "job:completed"
-    assert events[-2] == ("job:progress", {"jobId": job, "progress": 100, "status": "completed",
-                                           "step": "Completed", "stepCode": "completed"})
+    assert events[-2] == (
+        "job:progress",
+        {"jobId": job, "progress": 100, "status": "completed", "step": "Completed", "stepCode": "completed"},
+    )
     await asyncio.sleep(0.3)
     assert len(client.events[job]) == len(events)  # nothing twice
 
@@ -221,8 +241,9 @@ async def test_a_second_gateway_serves_its_own_subscribers(stack: Stack, client:
     other_settings = replace(stack.settings, port=free_port())
     other = await start_gateway(other_settings, stack.log_dir)
     try:
-        other_client = await JobClient(f"http://127.0.0.1:{other_settings.port}", "test-key",
-                                       transports=["polling"]).connect()
+        other_client = await JobClient(
+            f"http://127.0.0.1:{other_settings.port}", "test-key", transports=["polling"]
+        ).connect()
         try:
             tid = new_title_id()
             stack.netflix.add_title(f"/tr/title/{tid}", title="Two", year=2018)
@@ -258,10 +279,17 @@ async def test_rest_contract(stack: Stack) -> None:
             assert r.json()["isSuccess"] is False
 
         before = stack.netflix.total_requests
-        for bad in ["https://netflix.com.evil.test/tr/title/1", "https://evil.test/netflix.com/title/1",
-                    "https://user@www.netflix.com/title/1", "https://www.netflix.com@evil.test/title/1",
-                    "https://www.netflix.com/tr/title/abc", "ftp://www.netflix.com/title/1",
-                    "javascript:alert(1)", "", 42]:
+        for bad in [
+            "https://netflix.com.evil.test/tr/title/1",
+            "https://evil.test/netflix.com/title/1",
+            "https://user@www.netflix.com/title/1",
+            "https://www.netflix.com@evil.test/title/1",
+            "https://www.netflix.com/tr/title/abc",
+            "ftp://www.netflix.com/title/1",
+            "javascript:alert(1)",
+            "",
+            42,
+        ]:
             r = await http.post("/api/getinfo/async", json={"url": bad}, headers=headers)
             assert r.status_code == 400, (bad, r.text)
             assert r.json()["code"] == "INVALID_URL"
@@ -270,9 +298,14 @@ async def test_rest_contract(stack: Stack) -> None:
             assert r.status_code == 400, body_bytes
         assert stack.netflix.total_requests == before  # nothing was fetched for bad input
 
-        preflight = await http.options("/api/getinfo/async", headers={
-            "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "X-API-Key, Content-Type"})
+        preflight = await http.options(
+            "/api/getinfo/async",
+            headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "X-API-Key, Content-Type",
+            },
+        )
         assert preflight.status_code == 204
         assert preflight.headers["Access-Control-Allow-Origin"] == "*"
         assert "X-API-Key" in preflight.headers["Access-Control-Allow-Headers"]
@@ -286,8 +319,7 @@ async def test_a_gateway_that_never_saw_the_job_serves_it_from_the_read_model(
     job = await client.run_job(url_for(tid))
     await client.finished(job)
     jobs = await stack.store.jobs()
-    await eventually(lambda: jobs.find_one({"_id": job, "status": "completed"}),
-                     what="the projected job")
+    await eventually(lambda: jobs.find_one({"_id": job, "status": "completed"}), what="the projected job")
     later = await start_gateway(replace(stack.settings, port=free_port()), stack.log_dir)
     try:
         fresh = await JobClient(f"http://127.0.0.1:{later.settings.port}", "test-key").connect()

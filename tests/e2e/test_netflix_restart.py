@@ -19,8 +19,9 @@ async def test_cache_survives_a_worker_restart(services: Services, log_dir: Path
     base = await netflix.start()
     netflix.add_title("/de/title/70000001", title="Neustart", year=2020, country="de")
     # Titles are never "fresh" in the database here, so only the cache can avoid a new fetch.
-    settings = isolated_settings(services, netflix_base_url=base, cache_ttl_seconds=600.0,
-                                 title_stale_after_seconds=0.0)
+    settings = isolated_settings(
+        services, netflix_base_url=base, cache_ttl_seconds=600.0, title_stale_after_seconds=0.0
+    )
     worker = await start_worker(settings, log_dir)
     gateway = await start_gateway(settings, log_dir)
     client = await JobClient(f"http://127.0.0.1:{settings.port}", "test-key").connect()

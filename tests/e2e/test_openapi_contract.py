@@ -135,9 +135,7 @@ async def live_stream_routes(c: Contract) -> None:
     assert joined.json()["data"]["role"] == "audience"
     await c.call("POST", f"{LS}/join", json={"liveStreamId": "x"}, headers=viewer)
     assert (await c.call("POST", f"{ONE}/end", f"{LS}/{sid}/end", headers=host)).status_code == 200
-    assert (
-        await c.call("POST", f"{LS}/join", json={"liveStreamId": sid}, headers=viewer)
-    ).status_code == 409
+    assert (await c.call("POST", f"{LS}/join", json={"liveStreamId": sid}, headers=viewer)).status_code == 409
 
     async def watched() -> bool:
         r = await c.call("GET", f"{LS}/my-watched-streams", headers=viewer)
@@ -157,8 +155,9 @@ async def scheduled_stream_routes(c: Contract) -> None:
     """A stream created with a planned start is `scheduled` in every DTO until it starts."""
     host = {"Authorization": f"Bearer {token(c.settings, CREATOR, name='Creator')}"}
     viewer = {"Authorization": f"Bearer {token(c.settings, VIEWER)}"}
-    created = await c.call("POST", LS, json={**BODY, "plannedStartDate": "2030-01-01T10:00:00.000Z"},
-                           headers=host)
+    created = await c.call(
+        "POST", LS, json={**BODY, "plannedStartDate": "2030-01-01T10:00:00.000Z"}, headers=host
+    )
     assert created.status_code == 201, created.text
     data = created.json()["data"]
     assert (data["status"], data["plannedStartDate"]) == ("scheduled", "2030-01-01T10:00:00.000Z")

@@ -24,8 +24,12 @@ class Fatal(BaseException):
 
 
 def created(job_id: str) -> Envelope:
-    return new_event(JobCreated(job_id=job_id, url="u", country="tr", title_id="1"), key=job_id,
-                     sequence=1, clock=lambda: datetime(2026, 5, 1, tzinfo=UTC))
+    return new_event(
+        JobCreated(job_id=job_id, url="u", country="tr", title_id="1"),
+        key=job_id,
+        sequence=1,
+        clock=lambda: datetime(2026, 5, 1, tzinfo=UTC),
+    )
 
 
 async def produce(settings: Settings, topic: str, values: list[bytes]) -> None:
@@ -54,8 +58,9 @@ async def test_a_bad_record_is_skipped_and_a_fatal_one_is_loud(
     await tail.start()
     try:
         with caplog.at_level(logging.WARNING, logger="gateway.realtime.jobtail"):
-            await produce(settings, topics.job_events,
-                          [b"not json", encode(created("boom")), encode(created("fine"))])
+            await produce(
+                settings, topics.job_events, [b"not json", encode(created("boom")), encode(created("fine"))]
+            )
             await eventually(lambda: delivered == ["fine"], what="the record after the bad ones")
             assert tail.running
             await produce(settings, topics.job_events, [encode(created("fatal"))])

@@ -22,8 +22,15 @@ USER_ID = "65f000000000000000000010"
 
 
 def claims(**extra: Any) -> dict[str, Any]:
-    return {"sub": USER_ID, "username": "creator", "name": "Creator", "surname": "User",
-            "profilePhoto": None, "exp": int(time.time()) + 600, **extra}
+    return {
+        "sub": USER_ID,
+        "username": "creator",
+        "name": "Creator",
+        "surname": "User",
+        "profilePhoto": None,
+        "exp": int(time.time()) + 600,
+        **extra,
+    }
 
 
 def hs256(payload: dict[str, Any], secret: str = SECRET) -> str:
@@ -42,10 +49,14 @@ def unsigned(payload: dict[str, Any]) -> str:
 @pytest.fixture(scope="module")
 def rsa_keys() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -99,8 +110,16 @@ def test_missing_wrong_scheme_and_malformed_headers(
 
 @pytest.mark.parametrize(
     ("value", "token"),
-    [("Bearer a.b.c", "a.b.c"), ("  bearer   a.b.c  ", "a.b.c"), ("BEARER a.b.c", "a.b.c"),
-     ("Bearer", None), ("Bearer   ", None), ("Basic a.b.c", None), ("a.b.c", None), ("", None)],
+    [
+        ("Bearer a.b.c", "a.b.c"),
+        ("  bearer   a.b.c  ", "a.b.c"),
+        ("BEARER a.b.c", "a.b.c"),
+        ("Bearer", None),
+        ("Bearer   ", None),
+        ("Basic a.b.c", None),
+        ("a.b.c", None),
+        ("", None),
+    ],
 )
 def test_one_bearer_parser(value: str, token: str | None) -> None:
     assert parse_bearer(value) == token
@@ -124,8 +143,10 @@ def test_a_token_without_exp(verifier: TokenVerifier) -> None:
 
 
 def test_a_wrong_signature(verifier: TokenVerifier) -> None:
-    assert rejected(verifier.verify, hs256(claims(), "another-secret-0123456789abcdefgh")) \
+    assert (
+        rejected(verifier.verify, hs256(claims(), "another-secret-0123456789abcdefgh"))
         is ErrorCode.INVALID_TOKEN
+    )
     head, body, sig = hs256(claims()).split(".")
     tampered = f"{head}.{_b64({**claims(), 'sub': '65f0000000000000000000ff'})}.{sig}"
     assert rejected(verifier.verify, tampered) is ErrorCode.INVALID_TOKEN
@@ -135,14 +156,17 @@ def test_alg_none_is_refused(verifier: TokenVerifier) -> None:
     assert rejected(verifier.verify, unsigned(claims())) is ErrorCode.INVALID_TOKEN
 
 
-@pytest.mark.parametrize("payload", [
-    {"username": "x"},
-    {"sub": ""},
-    {"sub": "   "},
-    {"userId": True},
-    {"userId": ["65f000000000000000000010"]},
-    {"_id": {"$oid": "65f000000000000000000010"}},
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"username": "x"},
+        {"sub": ""},
+        {"sub": "   "},
+        {"userId": True},
+        {"userId": ["65f000000000000000000010"]},
+        {"_id": {"$oid": "65f000000000000000000010"}},
+    ],
+)
 def test_no_usable_user_id(verifier: TokenVerifier, payload: dict[str, Any]) -> None:
     token = hs256({"exp": int(time.time()) + 600, **payload})
     assert rejected(verifier.verify, token) is ErrorCode.INVALID_TOKEN

@@ -29,8 +29,13 @@ from tests.openapi_check import check_response
 
 pytestmark = pytest.mark.unit
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-TITLE = TitleData(title="Otto", year=2022, title_id="81616256", country="tr",
-                  url="https://www.netflix.com/tr/title/81616256")
+TITLE = TitleData(
+    title="Otto",
+    year=2022,
+    title_id="81616256",
+    country="tr",
+    url="https://www.netflix.com/tr/title/81616256",
+)
 
 
 def ev(data: object, seq: int, key: str = "j1") -> Envelope:
@@ -38,12 +43,23 @@ def ev(data: object, seq: int, key: str = "j1") -> Envelope:
 
 
 def story(job_id: str = "j1", *, failed: bool = False) -> list[Envelope]:
-    cache = JobProgress(job_id=job_id, progress=10, status=JobStatus.PROCESSING,
-                        step="Checking cache", step_code=JobStep.CHECKING_CACHE)
-    end: object = (JobFailed(job_id=job_id, progress=10, error=JobError(code="TIMEOUT", message="slow"))
-                   if failed else JobCompleted(job_id=job_id, source="cache", data=TITLE))
-    return [ev(JobCreated(job_id=job_id, url="u", country="tr", title_id="81616256"), 1, job_id),
-            ev(cache, 2, job_id), ev(end, 3, job_id)]
+    cache = JobProgress(
+        job_id=job_id,
+        progress=10,
+        status=JobStatus.PROCESSING,
+        step="Checking cache",
+        step_code=JobStep.CHECKING_CACHE,
+    )
+    end: object = (
+        JobFailed(job_id=job_id, progress=10, error=JobError(code="TIMEOUT", message="slow"))
+        if failed
+        else JobCompleted(job_id=job_id, source="cache", data=TITLE)
+    )
+    return [
+        ev(JobCreated(job_id=job_id, url="u", country="tr", title_id="81616256"), 1, job_id),
+        ev(cache, 2, job_id),
+        ev(end, 3, job_id),
+    ]
 
 
 @pytest.mark.parametrize("failed", [False, True])
@@ -83,9 +99,19 @@ async def test_the_tracker_dedups_bounds_and_wakes_waiters() -> None:
 
 
 def record(value: bytes | None, offset: int) -> ConsumerRecord[bytes, bytes]:
-    return ConsumerRecord(topic="t.netflix.job-events", partition=0, offset=offset, timestamp=0,
-                          timestamp_type=0, key=b"j1", value=value, checksum=None,
-                          serialized_key_size=2, serialized_value_size=len(value or b""), headers=[])
+    return ConsumerRecord(
+        topic="t.netflix.job-events",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"j1",
+        value=value,
+        checksum=None,
+        serialized_key_size=2,
+        serialized_value_size=len(value or b""),
+        headers=[],
+    )
 
 
 async def test_the_tail_logs_and_skips_what_it_cannot_decode_or_deliver(

@@ -46,26 +46,52 @@ def test_a_minimal_body_gets_the_defaults() -> None:
 
 
 def test_a_full_body() -> None:
-    event = create({
-        **MINIMAL, "accessType": "paid", "price": 9.5, "interest": "music",
-        "guests": [GUEST.upper(), GUEST, OTHER], "plannedStartDate": "2026-05-02T10:00:00+03:00",
-        "plannedEndDate": "2026-05-02T08:00:00.000Z", "durationGoal": 60, "motivation": "m",
-        "thumbnailUrl": "https://cdn.example.com/t.png", "recording": True,
-    })
+    event = create(
+        {
+            **MINIMAL,
+            "accessType": "paid",
+            "price": 9.5,
+            "interest": "music",
+            "guests": [GUEST.upper(), GUEST, OTHER],
+            "plannedStartDate": "2026-05-02T10:00:00+03:00",
+            "plannedEndDate": "2026-05-02T08:00:00.000Z",
+            "durationGoal": 60,
+            "motivation": "m",
+            "thumbnailUrl": "https://cdn.example.com/t.png",
+            "recording": True,
+        }
+    )
     assert event.guests == [GUEST, OTHER]  # lower-cased and deduplicated, order kept
     assert event.planned_start_date == datetime(2026, 5, 2, 7, 0, tzinfo=UTC)
     assert (event.price, event.duration_goal, event.recording) == (9.5, 60, True)
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    fields = problems({
-        "liveStreamType": "trio", "accessType": "paid", "price": 0, "guests": ["nope"],
-        "plannedStartDate": "2026-05-02T10:00:00Z", "plannedEndDate": "2026-05-02T09:00:00Z",
-        "durationGoal": -1, "thumbnailUrl": "ftp://x/y", "recording": "yes", "colour": "red",
-    })
+    fields = problems(
+        {
+            "liveStreamType": "trio",
+            "accessType": "paid",
+            "price": 0,
+            "guests": ["nope"],
+            "plannedStartDate": "2026-05-02T10:00:00Z",
+            "plannedEndDate": "2026-05-02T09:00:00Z",
+            "durationGoal": -1,
+            "thumbnailUrl": "ftp://x/y",
+            "recording": "yes",
+            "colour": "red",
+        }
+    )
     assert set(fields) == {
-        "title", "liveStreamType", "channelName", "price", "guests", "plannedEndDate",
-        "durationGoal", "thumbnailUrl", "recording", "colour",
+        "title",
+        "liveStreamType",
+        "channelName",
+        "price",
+        "guests",
+        "plannedEndDate",
+        "durationGoal",
+        "thumbnailUrl",
+        "recording",
+        "colour",
     }
 
 
@@ -150,8 +176,15 @@ def code_of(call: Any, *args: Any) -> str | None:
         ("live", True, OTHER, "CONFLICT", "CONFLICT", "CONFLICT", "CONFLICT"),
     ],
 )
-def test_transitions(status: str, deleted: bool, user: str, start: str | None, end: str | None,
-                     delete: str | None, join: str | None) -> None:
+def test_transitions(
+    status: str,
+    deleted: bool,
+    user: str,
+    start: str | None,
+    end: str | None,
+    delete: str | None,
+    join: str | None,
+) -> None:
     stream = replace(STREAM, status=StreamStatus(status), deleted=deleted)
     assert code_of(commands.check_start, stream, user, SID) == start
     assert code_of(commands.check_end, stream, user, SID) == end

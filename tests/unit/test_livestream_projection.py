@@ -46,12 +46,20 @@ def ev(data: Any, minutes: float = 0, key: str = S1) -> Envelope:
 
 
 def created(stream: str = S1, minutes: float = 0, guests: list[str] | None = None) -> Envelope:
-    return ev(StreamCreated(
-        live_stream_id=stream, title="Yayin basligi", live_stream_type="solo",
-        channel_name="channel-name", interest="music", guests=guests or [],
-        creator=UserProfile(id=HOST, username="creator", name="Creator", surname="User"),
-        created_at=at(minutes),
-    ), minutes, key=stream)
+    return ev(
+        StreamCreated(
+            live_stream_id=stream,
+            title="Yayin basligi",
+            live_stream_type="solo",
+            channel_name="channel-name",
+            interest="music",
+            guests=guests or [],
+            creator=UserProfile(id=HOST, username="creator", name="Creator", surname="User"),
+            created_at=at(minutes),
+        ),
+        minutes,
+        key=stream,
+    )
 
 
 def started(stream: str = S1, minutes: float = 10) -> Envelope:
@@ -63,14 +71,21 @@ def ended(stream: str = S1, minutes: float = 40) -> Envelope:
 
 
 def deleted(stream: str = S1, minutes: float = 50) -> Envelope:
-    return ev(StreamDeleted(live_stream_id=stream, deleted_at=at(minutes), deleted_by=HOST),
-              minutes, key=stream)
+    return ev(
+        StreamDeleted(live_stream_id=stream, deleted_at=at(minutes), deleted_by=HOST), minutes, key=stream
+    )
 
 
-def joined(user: str, role: Role = Role.AUDIENCE, minutes: float = 20, stream: str = S1,
-           channel: str = "rest") -> Envelope:
-    return ev(ParticipantJoined(live_stream_id=stream, user_id=user, role=role, channel=channel,
-                                joined_at=at(minutes)), minutes, key=stream)
+def joined(
+    user: str, role: Role = Role.AUDIENCE, minutes: float = 20, stream: str = S1, channel: str = "rest"
+) -> Envelope:
+    return ev(
+        ParticipantJoined(
+            live_stream_id=stream, user_id=user, role=role, channel=channel, joined_at=at(minutes)
+        ),
+        minutes,
+        key=stream,
+    )
 
 
 def lifecycle() -> list[Envelope]:
@@ -81,8 +96,12 @@ def lifecycle() -> list[Envelope]:
         joined(GUEST, Role.GUEST, 12, channel="stream-chat"),
         joined(FAN, minutes=13),
         joined(FAN, minutes=25, channel="live-stream"),
-        ev(StreamUpdated(live_stream_id=S1, title="Yeni baslik", recording_url="https://r/1",
-                         updated_at=at(30)), 30),
+        ev(
+            StreamUpdated(
+                live_stream_id=S1, title="Yeni baslik", recording_url="https://r/1", updated_at=at(30)
+            ),
+            30,
+        ),
         ended(),
     ]
 
@@ -115,15 +134,44 @@ def test_the_fold_builds_the_stream_and_one_participation_per_user() -> None:
 def test_dto_has_every_field_of_the_seed_example_plus_role() -> None:
     dto = streams.to_dto(fold(lifecycle()).streams[S1], "host")
     seed_fields = [
-        "id", "title", "liveStreamType", "channelName", "broadcasters", "guests", "creator",
-        "thumbnailUrl", "recording", "recordingUrl", "status", "accessType", "price", "interest",
-        "durationGoal", "motivation", "isActiveReplayOnCreatorProfile", "replayCreditPrice",
-        "startedAt", "plannedStartDate", "endedAt", "plannedEndDate", "createdAt", "updatedAt",
-        "fundingGoal", "collectedFunding", "fundingPercentage", "role", "miniCrowdFundings",
+        "id",
+        "title",
+        "liveStreamType",
+        "channelName",
+        "broadcasters",
+        "guests",
+        "creator",
+        "thumbnailUrl",
+        "recording",
+        "recordingUrl",
+        "status",
+        "accessType",
+        "price",
+        "interest",
+        "durationGoal",
+        "motivation",
+        "isActiveReplayOnCreatorProfile",
+        "replayCreditPrice",
+        "startedAt",
+        "plannedStartDate",
+        "endedAt",
+        "plannedEndDate",
+        "createdAt",
+        "updatedAt",
+        "fundingGoal",
+        "collectedFunding",
+        "fundingPercentage",
+        "role",
+        "miniCrowdFundings",
     ]
     assert list(dto) == seed_fields
-    assert dto["creator"] == {"_id": HOST, "username": "creator", "name": "Creator",
-                              "surname": "User", "profilePhoto": None}
+    assert dto["creator"] == {
+        "_id": HOST,
+        "username": "creator",
+        "name": "Creator",
+        "surname": "User",
+        "profilePhoto": None,
+    }
     assert dto["startedAt"] == "2026-05-01T12:00:00.000Z"
     assert dto["endedAt"] == "2026-05-01T12:30:00.000Z"
     assert dto["price"] == 0 and isinstance(dto["price"], int)
@@ -182,16 +230,24 @@ def test_the_best_role_wins_whatever_the_order() -> None:
 
 
 def test_lifecycle_moves_one_way_and_the_first_time_wins() -> None:
-    model = fold([created(), started(minutes=10), ended(minutes=40), started(minutes=60),
-                  ended(minutes=70)])
+    model = fold([created(), started(minutes=10), ended(minutes=40), started(minutes=60), ended(minutes=70)])
     doc = model.streams[S1]
     assert (doc["status"], doc["startedAt"], doc["endedAt"]) == ("ended", at(10), at(40))
 
 
 def test_a_planned_stream_is_scheduled_then_live() -> None:
-    planned = ev(StreamCreated(
-        live_stream_id=S1, title="t", live_stream_type="duoself", channel_name="c",
-        creator=UserProfile(id=HOST), planned_start_date=at(60), created_at=at(0)), 0)
+    planned = ev(
+        StreamCreated(
+            live_stream_id=S1,
+            title="t",
+            live_stream_type="duoself",
+            channel_name="c",
+            creator=UserProfile(id=HOST),
+            planned_start_date=at(60),
+            created_at=at(0),
+        ),
+        0,
+    )
     assert fold([planned]).streams[S1]["status"] == "scheduled"
     assert fold([planned, started()]).streams[S1]["status"] == "live"
 

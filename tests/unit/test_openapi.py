@@ -42,8 +42,13 @@ def test_document_is_valid_openapi_3_1_shaped() -> None:
             assert op["responses"], (method, path)
 
 
-SAMPLE_JOB = {"isSuccess": True, "statusCode": 202, "errors": [], "timestamp": "2026-05-01T12:00:00.000Z",
-              "data": {"jobId": "j", "status": "pending", "progress": 0}}
+SAMPLE_JOB = {
+    "isSuccess": True,
+    "statusCode": 202,
+    "errors": [],
+    "timestamp": "2026-05-01T12:00:00.000Z",
+    "data": {"jobId": "j", "status": "pending", "progress": 0},
+}
 
 
 def test_a_matching_response_passes() -> None:
