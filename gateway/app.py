@@ -16,7 +16,7 @@ from gateway.http import health, livestream, netflix
 from gateway.realtime.jobs import JobFanout, register_job_handlers
 from gateway.realtime.livestream import register_livestream_namespaces
 from gateway.responses import CLOCK_KEY, Handler, error_middleware
-from projections.store import MongoStore
+from projections.queries import MongoStore
 from streams.admin import deployment_topics, ensure_topics
 from streams.settings import Settings
 from streams.topics import TopicNames

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from gateway.auth import ApiKeys, TokenVerifier
 from gateway.eventlog import EventLog
-from projections.store import MongoStore
+from projections.queries import MongoStore
 from streams.events.envelope import Clock, IdFactory, new_id
 from streams.settings import Settings
 from streams.topics import TopicNames
