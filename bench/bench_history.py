@@ -73,14 +73,32 @@ def stream_events(sid: str, host: str, viewers: list[str], minute: int) -> list[
 
     start = T0 + timedelta(minutes=minute)
     out = [
-        ev(StreamCreated(live_stream_id=sid, title=f"stream {sid[-6:]}", live_stream_type="solo",
-                         channel_name="bench", creator=UserProfile(id=host), created_at=start),
-           start),
+        ev(
+            StreamCreated(
+                live_stream_id=sid,
+                title=f"stream {sid[-6:]}",
+                live_stream_type="solo",
+                channel_name="bench",
+                creator=UserProfile(id=host),
+                created_at=start,
+            ),
+            start,
+        ),
         ev(StreamStarted(live_stream_id=sid, started_at=start), start),
     ]
-    out += [ev(ParticipantJoined(live_stream_id=sid, user_id=v, role=Role.AUDIENCE,
-                                 channel="rest", joined_at=start + timedelta(seconds=i + 1)),
-               start + timedelta(seconds=i + 1)) for i, v in enumerate(viewers)]
+    out += [
+        ev(
+            ParticipantJoined(
+                live_stream_id=sid,
+                user_id=v,
+                role=Role.AUDIENCE,
+                channel="rest",
+                joined_at=start + timedelta(seconds=i + 1),
+            ),
+            start + timedelta(seconds=i + 1),
+        )
+        for i, v in enumerate(viewers)
+    ]
     end = start + timedelta(minutes=30)
     out.append(ev(StreamEnded(live_stream_id=sid, ended_at=end), end))
     return out
@@ -104,10 +122,16 @@ def history_docs(n_records: int, user_streams: int, target: str) -> tuple[list[D
 
     def stream_doc(i: int) -> Doc:
         start = T0 + timedelta(minutes=i)
-        return {**stream_tpl, "_id": oid(i, 0xA0), "title": f"stream {i}", "creator": {
-            **stream_tpl["creator"], "_id": oid(i % 500, 0xB0)}, "createdAt": start,
-            "startedAt": start, "endedAt": start + timedelta(minutes=30),
-            "updatedAt": start + timedelta(minutes=30)}
+        return {
+            **stream_tpl,
+            "_id": oid(i, 0xA0),
+            "title": f"stream {i}",
+            "creator": {**stream_tpl["creator"], "_id": oid(i % 500, 0xB0)},
+            "createdAt": start,
+            "startedAt": start,
+            "endedAt": start + timedelta(minutes=30),
+            "updatedAt": start + timedelta(minutes=30),
+        }
 
     for i in range(user_streams):
         streams.append(stream_doc(i))
@@ -119,9 +143,16 @@ def history_docs(n_records: int, user_streams: int, target: str) -> tuple[list[D
             for j in range(per_stream):
                 user = target if j == 0 else oid((i * 7919 + j) % 200_000, 0xC0)
                 at = stream["startedAt"] + timedelta(seconds=j + 1)
-                batch.append({**part_tpl, "_id": f"{user}:{sid}", "userId": user,
-                              "liveStreamId": sid, "firstJoinedAt": at,
-                              "endedAt": ended})
+                batch.append(
+                    {
+                        **part_tpl,
+                        "_id": f"{user}:{sid}",
+                        "userId": user,
+                        "liveStreamId": sid,
+                        "firstJoinedAt": at,
+                        "endedAt": ended,
+                    }
+                )
                 if len(batch) >= size:
                     yield batch
                     batch = []
@@ -136,7 +167,7 @@ async def load(store: MongoStore, args: argparse.Namespace, target: str) -> tupl
     streams, batches, total = history_docs(args.records, args.user_streams, target)
     t0 = time.perf_counter()
     for i in range(0, len(streams), args.batch):
-        await (await store.streams()).insert_many(streams[i:i + args.batch], ordered=False)
+        await (await store.streams()).insert_many(streams[i : i + args.batch], ordered=False)
     loaded = 0
     for batch in batches(args.batch):
         await (await store.history()).insert_many(batch, ordered=False)
@@ -160,8 +191,13 @@ def typical_users(args: argparse.Namespace) -> Callable[[int], str]:
 
 
 async def timed_queries(
-    store: MongoStore, users: Callable[[int], str], page: int, limit: int,
-    args: argparse.Namespace, *, expect: int | None = None,
+    store: MongoStore,
+    users: Callable[[int], str],
+    page: int,
+    limit: int,
+    args: argparse.Namespace,
+    *,
+    expect: int | None = None,
 ) -> list[float]:
     """`--repeat` timed runs after `--warmup` ones, fewer (at least 5) past `--budget` s."""
     out: list[float] = []
@@ -218,7 +254,10 @@ async def produce(bootstrap: str, topic: str, events: list[Envelope]) -> None:
 
 
 async def fold_topic(
-    reader: TopicReader, processor: BatchProcessor, topic: str, start: dict[int, int],
+    reader: TopicReader,
+    processor: BatchProcessor,
+    topic: str,
+    start: dict[int, int],
     batch: int,
 ) -> tuple[int, dict[int, int]]:
     """Fold the topic from `start` to its end with the worker's write path, `batch` records a
@@ -263,11 +302,17 @@ async def throughput(
     coll = await raw.history()
     t0 = time.perf_counter()
     for k in range(0, len(docs), args.batch):
-        await coll.insert_many(docs[k:k + args.batch], ordered=False)
+        await coll.insert_many(docs[k : k + args.batch], ordered=False)
     raw_s = time.perf_counter() - t0
-    return {"events": done, "docs": len(model.streams) + len(model.history),
-            "participations": len(model.history), "fold_s": fold_s,
-            "handler_s": fold_topic_s, "raw_s": raw_s, "raw_docs": len(docs)}
+    return {
+        "events": done,
+        "docs": len(model.streams) + len(model.history),
+        "participations": len(model.history),
+        "fold_s": fold_s,
+        "handler_s": fold_topic_s,
+        "raw_s": raw_s,
+        "raw_docs": len(docs),
+    }
 
 
 async def big_end(store: MongoStore, bootstrap: str, participants: int, batch: int) -> dict[str, float]:
@@ -275,8 +320,7 @@ async def big_end(store: MongoStore, bootstrap: str, participants: int, batch: i
     one of their history lists shows it (folded by the worker's projector from the topic)."""
     topic = f"bench-end-{uuid.uuid4().hex[:8]}"
     await ensure_topics(bootstrap, [topic])
-    events = stream_events(oid(1, 0x70), oid(1, 0x71),
-                           [oid(v, 0x72) for v in range(participants)], 0)
+    events = stream_events(oid(1, 0x70), oid(1, 0x71), [oid(v, 0x72) for v in range(participants)], 0)
     ended = events.pop()
     await produce(bootstrap, topic, events)
     processor = BatchProcessor("bench-end", LivestreamFold(store), SkippedRecords(), dlq_name)
@@ -288,7 +332,8 @@ async def big_end(store: MongoStore, bootstrap: str, participants: int, batch: i
         await fold_topic(reader, processor, topic, position, batch)
         fold_s = time.perf_counter() - t0
         visible = await history.count_documents(
-            {"liveStreamId": ended.key, "visible": True, "bucket": "watched"})
+            {"liveStreamId": ended.key, "visible": True, "bucket": "watched"}
+        )
         shown_s = time.perf_counter() - t0
     sample = oid(participants - 1, 0x72)
     page = await my_watched(store, sample, 1, 10)
@@ -300,8 +345,7 @@ async def big_end(store: MongoStore, bootstrap: str, participants: int, batch: i
 def row(name: str, ms: list[float], base: float | None = None) -> str:
     p50 = statistics.median(ms)
     ratio = f"{p50 / base:8.2f}x" if base else " " * 9
-    return (f"| {name:<34} | {len(ms):4} | {p50:8.2f} | {pct(ms, 99):8.2f} | {max(ms):8.2f} "
-            f"| {ratio} |")
+    return f"| {name:<34} | {len(ms):4} | {p50:8.2f} | {pct(ms, 99):8.2f} | {max(ms):8.2f} | {ratio} |"
 
 
 async def run(mongodb_uri: str, bootstrap: str, args: argparse.Namespace) -> None:
@@ -313,9 +357,11 @@ async def run(mongodb_uri: str, bootstrap: str, args: argparse.Namespace) -> Non
     target = str(ObjectId())
     try:
         print(f"server {mongodb_uri} database {database}")
-        print(f"loading {args.user_streams:,} ended streams and "
-              f"{(args.records // args.user_streams) * args.user_streams:,} history records "
-              f"straight into the read-model collections (insert_many, batches of {args.batch:,})")
+        print(
+            f"loading {args.user_streams:,} ended streams and "
+            f"{(args.records // args.user_streams) * args.user_streams:,} history records "
+            f"straight into the read-model collections (insert_many, batches of {args.batch:,})"
+        )
         loaded, load_s = await load(store, args, target)
         print(f"load: {loaded:,} history records in {load_s:.1f} s ({loaded / load_s:,.0f}/s)\n")
         limit = 10
@@ -336,9 +382,11 @@ async def run(mongodb_uri: str, bootstrap: str, args: argparse.Namespace) -> Non
         for s_ in (store, proj, raw, end):
             await s_.close()
 
-    print(f"history query: my_watched (count + page + the page's streams), {loaded:,} history "
-          f"records; heavy user: {args.user_streams:,} ended streams; typical: ~"
-          f"{loaded // 200_000} streams; limit {limit}")
+    print(
+        f"history query: my_watched (count + page + the page's streams), {loaded:,} history "
+        f"records; heavy user: {args.user_streams:,} ended streams; typical: ~"
+        f"{loaded // 200_000} streams; limit {limit}"
+    )
     print("| query                              | runs |   p50 ms |   p99 ms |   max ms |  vs page 1 |")
     print("| ---------------------------------- | ---- | -------- | -------- | -------- | --------- |")
     base = statistics.median(first)
@@ -350,38 +398,66 @@ async def run(mongodb_uri: str, bootstrap: str, args: argparse.Namespace) -> Non
     print()
     events, docs = tp["events"], tp["docs"]
     raw_rate = tp["raw_docs"] / tp["raw_s"]
-    print(f"live projection: {events:,} livestream events from a topic -> {docs:,} documents "
-          f"({tp['participations']:,} participations), batches of {args.fold_batch}, one partition")
+    print(
+        f"live projection: {events:,} livestream events from a topic -> {docs:,} documents "
+        f"({tp['participations']:,} participations), batches of {args.fold_batch}, one partition"
+    )
     print("| path                                      |  seconds |   events/s |  vs raw docs/s |")
     print("| ----------------------------------------- | -------- | ---------- | ------------- |")
-    print(f"| pure fold (MemoryModel, no I/O)           | {tp['fold_s']:8.2f} | "
-          f"{events / tp['fold_s']:10,.0f} |               |")
+    print(
+        f"| pure fold (MemoryModel, no I/O)           | {tp['fold_s']:8.2f} | "
+        f"{events / tp['fold_s']:10,.0f} |               |"
+    )
     rate = events / tp["handler_s"]
-    print(f"| worker projector (topic -> fold -> bulk)  | {tp['handler_s']:8.2f} | {rate:10,.0f} | "
-          f"{rate / raw_rate:12.2f}x |")
-    print(f"| raw insert_many, {tp['raw_docs']:,} docs            | {tp['raw_s']:8.2f} | "
-          f"{raw_rate:10,.0f} |         1.00x |")
+    print(
+        f"| worker projector (topic -> fold -> bulk)  | {tp['handler_s']:8.2f} | {rate:10,.0f} | "
+        f"{rate / raw_rate:12.2f}x |"
+    )
+    print(
+        f"| raw insert_many, {tp['raw_docs']:,} docs            | {tp['raw_s']:8.2f} | "
+        f"{raw_rate:10,.0f} |         1.00x |"
+    )
     print()
-    print(f"stream end with {big['participants']:,} participants: folded in {big['fold_s']:.2f} s, "
-          f"all {big['participants']:,} history lists show it after {big['shown_s']:.2f} s")
+    print(
+        f"stream end with {big['participants']:,} participants: folded in {big['fold_s']:.2f} s, "
+        f"all {big['participants']:,} history lists show it after {big['shown_s']:.2f} s"
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=1_000_000,
-                        help="history (participation) records to load (default 1,000,000)")
-    parser.add_argument("--user-streams", type=int, default=10_000,
-                        help="ended streams of the measured user (default 10,000)")
+    parser.add_argument(
+        "--records",
+        type=int,
+        default=1_000_000,
+        help="history (participation) records to load (default 1,000,000)",
+    )
+    parser.add_argument(
+        "--user-streams", type=int, default=10_000, help="ended streams of the measured user (default 10,000)"
+    )
     parser.add_argument("--repeat", type=int, default=100, help="runs per query (default 100)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first (default 3)")
-    parser.add_argument("--budget", type=float, default=120.0,
-                        help="seconds per query series; stops early (>= 5 runs) past it")
-    parser.add_argument("--events", type=int, default=100_000,
-                        help="livestream events folded from a topic (default 100,000)")
-    parser.add_argument("--fold-batch", type=int, default=1000,
-                        help="records per projection batch (the worker's PROJECTION_BATCH_MAX)")
-    parser.add_argument("--participants", type=int, default=10_000,
-                        help="participants of the stream whose end is timed (default 10,000)")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=120.0,
+        help="seconds per query series; stops early (>= 5 runs) past it",
+    )
+    parser.add_argument(
+        "--events", type=int, default=100_000, help="livestream events folded from a topic (default 100,000)"
+    )
+    parser.add_argument(
+        "--fold-batch",
+        type=int,
+        default=1000,
+        help="records per projection batch (the worker's PROJECTION_BATCH_MAX)",
+    )
+    parser.add_argument(
+        "--participants",
+        type=int,
+        default=10_000,
+        help="participants of the stream whose end is timed (default 10,000)",
+    )
     parser.add_argument("--batch", type=int, default=10_000, help="insert_many batch size")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     args = parser.parse_args()

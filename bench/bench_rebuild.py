@@ -84,9 +84,7 @@ def templates() -> list[bytes]:
     ]
     events += [
         new_event(
-            JobProgress(
-                job_id=JOB, progress=p, status=JobStatus.PROCESSING, step=s.value, step_code=s
-            ),
+            JobProgress(job_id=JOB, progress=p, status=JobStatus.PROCESSING, step=s.value, step_code=s),
             key=JOB,
             sequence=n,
             ids=lambda: EVT,
@@ -115,9 +113,7 @@ def v1_progress() -> bytes:
 
 async def produce(bootstrap: str, topic: str, n: int) -> float:
     shapes, old = templates(), v1_progress()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks=1, linger_ms=50, max_batch_size=1024 * 1024
-    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=50, max_batch_size=1024 * 1024)
     await producer.start()
     t0 = time.perf_counter()
     try:
@@ -203,9 +199,7 @@ async def main(args: argparse.Namespace) -> None:
         )
         rebuilt_s = time.perf_counter() - t0
         applied = int(
-            next(
-                line for line in out.getvalue().splitlines() if line.startswith("applied")
-            ).split()[1]
+            next(line for line in out.getvalue().splitlines() if line.startswith("applied")).split()[1]
         )
         store = MongoStore(settings.mongodb_uri, settings.mongodb_database)
         docs = await store.db["bench_jobs"].count_documents({})
@@ -216,9 +210,7 @@ async def main(args: argparse.Namespace) -> None:
         f"\nservers: kafka={services.origin['kafka']} mongodb={services.origin['mongodb']}; "
         f"rebuild wrote {docs:,} job documents"
     )
-    print(
-        f"| {'pass':<48} | {'events':>9} | {'seconds':>8} | {'events/s':>10} | {'vs consume':>9} |"
-    )
+    print(f"| {'pass':<48} | {'events':>9} | {'seconds':>8} | {'events/s':>10} | {'vs consume':>9} |")
     print("| --- | ---: | ---: | ---: | ---: |")
     print(row("consume (aiokafka getmany, no decode)", n, plain, None))
     print(row("consume + decode (codec, upcast, pydantic)", n, decoded, base))
@@ -226,9 +218,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument(

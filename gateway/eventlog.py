@@ -54,11 +54,10 @@ class EventLog:
     async def append(self, topic: str, event: Envelope) -> tuple[int, int]:
         """(partition, offset) of the stored event."""
         async with kafka_errors(f"append {event.type} to {topic}", self._bootstrap):
-            meta = await self._producer.send_and_wait(
-                topic, encode(event), key=event.key.encode("utf-8")
-            )
-        log.debug("appended type=%s id=%s at=%s[%d]@%d", event.type, event.id, topic,
-                  meta.partition, meta.offset)
+            meta = await self._producer.send_and_wait(topic, encode(event), key=event.key.encode("utf-8"))
+        log.debug(
+            "appended type=%s id=%s at=%s[%d]@%d", event.type, event.id, topic, meta.partition, meta.offset
+        )
         return meta.partition, meta.offset
 
     async def check(self, timeout: float = 3.0) -> None:

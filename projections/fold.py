@@ -250,4 +250,3 @@ class DocumentFold:
             docs.put(key, {**new, "_id": key, POSITION: advance(state, meta)})
         await docs.write()
         return rejected
-

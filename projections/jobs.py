@@ -26,17 +26,21 @@ def apply(state: Doc | None, event: Envelope) -> Doc | None:
     if not isinstance(data, JOB_EVENTS):
         return state
     seq = event.sequence or 0
-    doc: Doc = dict(state) if state else {
-        "jobId": data.job_id,
-        "status": JobStatus.PENDING.value,
-        "progress": 0,
-        "steps": [],
-        "sequence": -1,
-        "source": None,
-        "result": None,
-        "error": None,
-        "createdAt": event.occurred_at,
-    }
+    doc: Doc = (
+        dict(state)
+        if state
+        else {
+            "jobId": data.job_id,
+            "status": JobStatus.PENDING.value,
+            "progress": 0,
+            "steps": [],
+            "sequence": -1,
+            "source": None,
+            "result": None,
+            "error": None,
+            "createdAt": event.occurred_at,
+        }
+    )
     if any(s["sequence"] == seq for s in doc["steps"]):
         return state
     if isinstance(data, JobCreated):

@@ -24,10 +24,16 @@ from streams.consume import Batch, RecordMeta, Rejected
 from streams.errors import AppError, ErrorCode
 from streams.events import Envelope
 
-LIVESTREAM_TYPES = frozenset({
-    "stream.created", "stream.updated", "stream.started", "stream.ended", "stream.deleted",
-    "participant.joined",
-})
+LIVESTREAM_TYPES = frozenset(
+    {
+        "stream.created",
+        "stream.updated",
+        "stream.started",
+        "stream.ended",
+        "stream.deleted",
+        "participant.joined",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +53,10 @@ def stream_id_of(event: Envelope) -> str | None:
     live_stream_id: str = event.data.live_stream_id  # type: ignore[attr-defined]
     if event.key != live_stream_id:
         # The key decides the partition, so the per-stream order; a mismatch is a writer bug.
-        raise AppError(f"{event.type} key {event.key!r} is not its liveStreamId {live_stream_id!r}",
-                       code=ErrorCode.INVALID_EVENT)
+        raise AppError(
+            f"{event.type} key {event.key!r} is not its liveStreamId {live_stream_id!r}",
+            code=ErrorCode.INVALID_EVENT,
+        )
     return live_stream_id
 
 

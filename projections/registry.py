@@ -41,13 +41,23 @@ LIVE = Mode()
 
 
 def _jobs(store: MongoStore, mode: Mode) -> Projector:
-    return DocumentFold(store.jobs, jobs_model.doc_id, jobs_model.apply, mode.skip_applied,
-                        DocCache() if mode.sole_writer else None)
+    return DocumentFold(
+        store.jobs,
+        jobs_model.doc_id,
+        jobs_model.apply,
+        mode.skip_applied,
+        DocCache() if mode.sole_writer else None,
+    )
 
 
 def _titles(store: MongoStore, mode: Mode) -> Projector:
-    return DocumentFold(store.titles, titles_model.doc_id, titles_model.apply, mode.skip_applied,
-                        DocCache() if mode.sole_writer else None)
+    return DocumentFold(
+        store.titles,
+        titles_model.doc_id,
+        titles_model.apply,
+        mode.skip_applied,
+        DocCache() if mode.sole_writer else None,
+    )
 
 
 def _livestream(store: MongoStore, mode: Mode) -> Projector:

@@ -43,13 +43,22 @@ IndexSpec = tuple[list[tuple[str, int]], dict[str, Any]]
 # its fresh collections before filling them.
 INDEXES: dict[str, list[IndexSpec]] = {
     STREAMS: [
-        ([("status", ASCENDING), ("deleted", ASCENDING), ("startedAt", DESCENDING),
-          ("_id", DESCENDING)], {"name": "status_deleted_startedAt"}),
+        (
+            [("status", ASCENDING), ("deleted", ASCENDING), ("startedAt", DESCENDING), ("_id", DESCENDING)],
+            {"name": "status_deleted_startedAt"},
+        ),
     ],
     HISTORY: [
-        ([("userId", ASCENDING), ("bucket", ASCENDING), ("visible", ASCENDING),
-          ("endedAt", DESCENDING), ("liveStreamId", DESCENDING)],
-         {"name": "user_bucket_visible_endedAt"}),
+        (
+            [
+                ("userId", ASCENDING),
+                ("bucket", ASCENDING),
+                ("visible", ASCENDING),
+                ("endedAt", DESCENDING),
+                ("liveStreamId", DESCENDING),
+            ],
+            {"name": "user_bucket_visible_endedAt"},
+        ),
         ([("liveStreamId", ASCENDING)], {}),
     ],
 }
@@ -83,7 +92,10 @@ class AliasMap:
     """
 
     def __init__(
-        self, collection: AsyncCollection[Doc], *, ttl: float = ALIAS_TTL_SECONDS,
+        self,
+        collection: AsyncCollection[Doc],
+        *,
+        ttl: float = ALIAS_TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.collection, self.ttl, self.clock = collection, ttl, clock
@@ -108,8 +120,7 @@ class AliasMap:
     async def refresh(self) -> None:
         async with mongo_errors("read projection aliases"):
             docs = [d async for d in self.collection.find({}, {"collection": 1})]
-        self._map = {str(d["_id"]): d["collection"] for d in docs
-                     if isinstance(d.get("collection"), str)}
+        self._map = {str(d["_id"]): d["collection"] for d in docs if isinstance(d.get("collection"), str)}
         self._loaded_at = self.clock()
 
     def invalidate(self) -> None:

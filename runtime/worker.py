@@ -45,9 +45,7 @@ class FaustSink:
         """Queue the event; with `wait`, return once it and every event queued before it are
         acknowledged. Intermediate job steps don't wait: one partition keeps them in order, and
         the job's terminal event waits for all of them."""
-        future = await self.app.producer.send(
-            topic, event.key.encode("utf-8"), encode(event), None, None, []
-        )
+        future = await self.app.producer.send(topic, event.key.encode("utf-8"), encode(event), None, None, [])
         self._pending.append(future)
         if wait:
             await self.flush()
@@ -57,9 +55,7 @@ class FaustSink:
         for future in pending:
             await future
 
-    async def send_raw(
-        self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers
-    ) -> None:
+    async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         await self.app.producer.send_and_wait(topic, key, value, None, None, list(headers))
 
 
@@ -123,7 +119,10 @@ def _stop_without_ack(name: str, why: object, code: int = 70) -> NoReturn:
 def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHandler) -> None:
     app, settings = worker.app, worker.settings
     processor = BatchProcessor(
-        name=name, handler=handler, sink=worker.sink, dlq_topic=dlq_name,
+        name=name,
+        handler=handler,
+        sink=worker.sink,
+        dlq_topic=dlq_name,
         retry_seconds=settings.projection_retry_seconds,
     )
     after_write = _crash_hook(name)
@@ -156,14 +155,17 @@ def build_worker(settings: Settings) -> Worker:
 
     # The read models: the same handlers `python -m projections.replay rebuild` replays through.
     for projection in PROJECTIONS.values():
-        _register_projection(worker, names.name(projection.topic), projection.consumer,
-                             projection.projector(store, LIVE))
+        _register_projection(
+            worker, names.name(projection.topic), projection.consumer, projection.projector(store, LIVE)
+        )
 
     # The title cache: a changelog-backed table, so it survives a worker restart. No key/value
     # types: its changelog is JSON (str keys, dict values); a non-model value_type such as `dict`
     # breaks recovery (Faust calls `value_type.from_data`), which a restart test guards.
     cache_table = app.Table(
-        "title-cache", default=None, partitions=settings.topic_partitions,
+        "title-cache",
+        default=None,
+        partitions=settings.topic_partitions,
         help="title key -> {cachedAt, title}",
     )
     fetcher = NetflixFetcher(

@@ -34,7 +34,8 @@ async def ensure_topics(
     wanted = list(dict.fromkeys(topics))
     admin = await kafka.start(
         lambda: AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=10000),
-        bootstrap_servers, wait_seconds,
+        bootstrap_servers,
+        wait_seconds,
     )
     try:
         async with kafka.kafka_errors("create topics", bootstrap_servers):
@@ -43,9 +44,7 @@ async def ensure_topics(
             if not missing:
                 return
             try:
-                await admin.create_topics(
-                    [NewTopic(t, partitions, replication_factor) for t in missing]
-                )
+                await admin.create_topics([NewTopic(t, partitions, replication_factor) for t in missing])
             except TopicAlreadyExistsError:
                 pass  # another process created them first
             log.info("created topics %s", ",".join(missing))

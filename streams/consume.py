@@ -106,13 +106,22 @@ class EnvelopeProcessor:
                 if attempt >= self.max_attempts:
                     log.critical(
                         "giving up consumer=%s at=%s event_id=%s type=%s code=%s error=%s",
-                        self.name, meta.where(), envelope.id, envelope.type, exc.code, exc.message,
+                        self.name,
+                        meta.where(),
+                        envelope.id,
+                        envelope.type,
+                        exc.code,
+                        exc.message,
                     )
                     raise
                 delay = self.backoff_seconds * (2 ** (attempt - 1))
                 log.warning(
                     "retrying consumer=%s at=%s attempt=%d delay=%.2fs error=%s",
-                    self.name, meta.where(), attempt, delay, exc.message,
+                    self.name,
+                    meta.where(),
+                    attempt,
+                    delay,
+                    exc.message,
                 )
                 attempt += 1
                 await self.sleep(delay)
@@ -120,7 +129,10 @@ class EnvelopeProcessor:
             except Exception as exc:  # noqa: BLE001 - a bug on one record must not stop the partition
                 log.exception(
                     "handler failed consumer=%s at=%s event_id=%s type=%s",
-                    self.name, meta.where(), envelope.id, envelope.type,
+                    self.name,
+                    meta.where(),
+                    envelope.id,
+                    envelope.type,
                 )
                 await self._dead_letter(
                     value, meta, AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR)
@@ -143,11 +155,16 @@ async def dead_letter(
     """Send the original record to its topic's DLQ with headers naming the error."""
     log.warning(
         "dead-lettering consumer=%s at=%s code=%s error=%s",
-        consumer, meta.where(), error.code.value, error.message,
+        consumer,
+        meta.where(),
+        error.code.value,
+        error.message,
     )
     try:
         await sink.send_raw(
-            dlq_topic(meta.topic), key=meta.key, value=value,
+            dlq_topic(meta.topic),
+            key=meta.key,
+            value=value,
             headers=dlq_headers(meta, error, consumer),
         )
     except Exception as exc:  # noqa: BLE001 - translate at the boundary, keep the cause
@@ -213,14 +230,24 @@ class BatchProcessor:
                 if self.clock() >= deadline:
                     log.critical(
                         "giving up consumer=%s batch=%s..%s records=%d after %d attempts error=%s",
-                        self.name, first.where(), last.where(), len(batch), attempt, exc.message,
+                        self.name,
+                        first.where(),
+                        last.where(),
+                        len(batch),
+                        attempt,
+                        exc.message,
                     )
                     raise
                 delay = min(self.max_backoff_seconds, self.backoff_seconds * 2 ** (attempt - 1))
                 log.warning(
-                    "retrying batch consumer=%s batch=%s..%s records=%d attempt=%d delay=%.2fs "
-                    "error=%s", self.name, first.where(), last.where(), len(batch), attempt,
-                    delay, exc.message,
+                    "retrying batch consumer=%s batch=%s..%s records=%d attempt=%d delay=%.2fs error=%s",
+                    self.name,
+                    first.where(),
+                    last.where(),
+                    len(batch),
+                    attempt,
+                    delay,
+                    exc.message,
                 )
                 attempt += 1
                 await self.sleep(delay)
@@ -228,8 +255,12 @@ class BatchProcessor:
     async def _one_by_one(
         self, decoded: list[tuple[Envelope, RecordMeta, bytes | None]], cause: Exception
     ) -> Rejected:
-        log.warning("batch failed consumer=%s error=%r: applying its %d records one by one",
-                    self.name, cause, len(decoded))
+        log.warning(
+            "batch failed consumer=%s error=%r: applying its %d records one by one",
+            self.name,
+            cause,
+            len(decoded),
+        )
         rejected: Rejected = []
         for index, item in enumerate(decoded):
             try:

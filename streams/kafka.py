@@ -65,8 +65,7 @@ async def start(make: Callable[[], C], bootstrap: str, wait_seconds: float) -> C
         left = deadline - time.monotonic()
         if left <= 0:
             raise UnavailableError(
-                f"Kafka at {bootstrap} is unreachable (waited {wait_seconds:.0f} s): "
-                f"{short_cause(last)}"
+                f"Kafka at {bootstrap} is unreachable (waited {wait_seconds:.0f} s): {short_cause(last)}"
             )
         await asyncio.sleep(min(0.5, left))
 

@@ -77,7 +77,11 @@ class ServiceProcess:
     """A worker or gateway in a subprocess, with its log kept for the failure message."""
 
     def __init__(
-        self, name: str, argv: list[str], settings: Settings, log_dir: Path,
+        self,
+        name: str,
+        argv: list[str],
+        settings: Settings,
+        log_dir: Path,
         env: dict[str, str] | None = None,
     ) -> None:
         self.name = name
@@ -89,8 +93,9 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         env = {**os.environ, **self.settings.to_env(), **self.env, "PYTHONUNBUFFERED": "1"}
-        self.proc = start_process(self.name, [sys.executable, *self.argv], log_path=self.log_path,
-                                  env=env, cwd=REPO)
+        self.proc = start_process(
+            self.name, [sys.executable, *self.argv], log_path=self.log_path, env=env, cwd=REPO
+        )
         return self
 
     def log(self) -> str:

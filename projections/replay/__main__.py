@@ -89,9 +89,7 @@ def build_parser() -> Parser:
         "several) and switch nothing; default with --until: <collection>__at_<bound>",
     )
     rb.add_argument("--dry-run", action="store_true", help="say what would be done")
-    rb.add_argument(
-        "--drop-old", action="store_true", help="drop the old collections after the switch"
-    )
+    rb.add_argument("--drop-old", action="store_true", help="drop the old collections after the switch")
     rb.add_argument("--show", type=int, default=20, metavar="N", help="differences to print (20)")
     rb.add_argument(
         "--live-group",
@@ -240,9 +238,7 @@ def _configure_logging(verbose: bool) -> None:
         logging.getLogger("streams.consume").setLevel(logging.ERROR)
 
 
-async def run(
-    argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None
-) -> int:
+async def run(argv: list[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Exit status: 0 done, 1 `--verify` found differences, 2 a usage or operational error."""
     out = out or sys.stdout
     err = err or sys.stderr

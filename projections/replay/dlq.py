@@ -121,14 +121,11 @@ async def list_dead_letters(
     connect_timeout: float = 10.0,
 ) -> int:
     dlq = dlq_topic_for(topic, settings.topic_prefix)
-    async with TopicReader(
-        settings.kafka_bootstrap_servers, connect_timeout=connect_timeout
-    ) as reader:
+    async with TopicReader(settings.kafka_bootstrap_servers, connect_timeout=connect_timeout) as reader:
         letters = await dead_letters(reader, dlq, progress)
         done = await redriven(reader, dlq)
     print(
-        f"{dlq}: {len(letters)} dead-lettered records, "
-        f"{sum(1 for d in letters if d.ref in done)} redriven",
+        f"{dlq}: {len(letters)} dead-lettered records, {sum(1 for d in letters if d.ref in done)} redriven",
         file=out,
     )
     if letters:
@@ -138,8 +135,7 @@ async def list_dead_letters(
         )
     for d in letters:
         original = (
-            f"{d.header(DLQ_HEADER_TOPIC)}[{d.header(DLQ_HEADER_PARTITION)}]"
-            f"@{d.header(DLQ_HEADER_OFFSET)}"
+            f"{d.header(DLQ_HEADER_TOPIC)}[{d.header(DLQ_HEADER_PARTITION)}]@{d.header(DLQ_HEADER_OFFSET)}"
         )
         message = (d.header(DLQ_HEADER_MESSAGE) or "").replace("\n", " ")
         status = "redriven" if d.ref in done else "pending"
@@ -161,11 +157,7 @@ def _select(letters: list[DeadLetter], wanted: list[str]) -> list[DeadLetter]:
             offset, partition = int(off), (int(part) if part else None)
         except ValueError:
             raise ValidationError(f"bad --offset {item!r}: expected N or PARTITION:N") from None
-        found = [
-            d
-            for d in letters
-            if d.offset == offset and (partition is None or d.partition == partition)
-        ]
+        found = [d for d in letters if d.offset == offset and (partition is None or d.partition == partition)]
         if not found:
             where = letters[0].dlq if letters else "the DLQ"
             raise ValidationError(f"no dead-lettered record at offset {item} in {where}")
@@ -176,7 +168,8 @@ def _select(letters: list[DeadLetter], wanted: list[str]) -> list[DeadLetter]:
 async def _producer(bootstrap: str, wait_seconds: float) -> AIOKafkaProducer:
     return await kafka.start(
         lambda: AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True),
-        bootstrap, wait_seconds,
+        bootstrap,
+        wait_seconds,
     )
 
 
@@ -223,14 +216,16 @@ async def _replacement(value_file: Path) -> bytes:
     try:
         decode(replacement)
     except EventDecodeError as exc:
-        raise ValidationError(
-            f"--value-file {value_file} does not decode either: {exc.message}"
-        ) from exc
+        raise ValidationError(f"--value-file {value_file} does not decode either: {exc.message}") from exc
     return replacement
 
 
 async def _to_redrive(
-    reader: TopicReader, dlq: str, offsets: list[str] | None, replacing: bool, out: TextIO,
+    reader: TopicReader,
+    dlq: str,
+    offsets: list[str] | None,
+    replacing: bool,
+    out: TextIO,
     progress: bool | None,
 ) -> list[DeadLetter]:
     """The selected dead letters not redriven yet (those already are said, and skipped)."""
@@ -255,8 +250,13 @@ async def _to_redrive(
 
 
 async def _send(
-    bootstrap: str, dlq: str, todo: list[DeadLetter], replacement: bytes | None, how: str,
-    connect_timeout: float, out: TextIO,
+    bootstrap: str,
+    dlq: str,
+    todo: list[DeadLetter],
+    replacement: bytes | None,
+    how: str,
+    connect_timeout: float,
+    out: TextIO,
 ) -> None:
     """Each record back to its original topic, then a marker so it is never redriven twice."""
     marker = dlq + MARKER_SUFFIX
@@ -271,8 +271,12 @@ async def _send(
             async with kafka.kafka_errors(f"redrive to {target}", bootstrap):
                 sent = await producer.send_and_wait(target, value, key=d.key, headers=headers)
                 to = f"{target}[{sent.partition}]@{sent.offset}"
-                note = {"from": d.ref, "to": to, "replaced": replacement is not None,
-                        "at": format_time(utc_now())}
+                note = {
+                    "from": d.ref,
+                    "to": to,
+                    "replaced": replacement is not None,
+                    "at": format_time(utc_now()),
+                }
                 await producer.send_and_wait(
                     marker, json.dumps(note).encode("utf-8"), key=d.ref.encode("utf-8")
                 )

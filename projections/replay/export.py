@@ -106,9 +106,7 @@ class JsonlSink:
         self.fh = path.open("w", encoding="utf-8")
 
     def write(self, rows: list[Row]) -> None:
-        self.fh.writelines(
-            json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows
-        )
+        self.fh.writelines(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n" for row in rows)
 
     def close(self) -> None:
         self.fh.close()
@@ -166,9 +164,7 @@ async def export(settings: Settings, opts: ExportOptions, out: TextIO) -> int:
         raise ValidationError(f"unknown format {opts.format!r} (use {' or '.join(FORMATS)})")
     if not opts.out.parent.is_dir():
         raise ValidationError(f"--out {opts.out}: directory {opts.out.parent} does not exist")
-    async with TopicReader(
-        settings.kafka_bootstrap_servers, connect_timeout=opts.connect_timeout
-    ) as reader:
+    async with TopicReader(settings.kafka_bootstrap_servers, connect_timeout=opts.connect_timeout) as reader:
         span = await reader.span(opts.topic, opts.range)
         partial = opts.out.with_name(opts.out.name + ".partial")
         sink = open_sink(opts.format, partial)

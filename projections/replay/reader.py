@@ -72,7 +72,8 @@ class TopicReader:
                 max_partition_fetch_bytes=16 * 1024 * 1024,
                 fetch_max_wait_ms=100,
             ),
-            self.bootstrap, self.connect_timeout,
+            self.bootstrap,
+            self.connect_timeout,
         )
         return self
 
@@ -116,9 +117,7 @@ class TopicReader:
         async with self._errors(f"offsets for times in {topic}"):
             found = await self._c().offsets_for_times(query)
         return {
-            tp.partition: (
-                min(int(v.offset), end[tp.partition]) if v is not None else end[tp.partition]
-            )
+            tp.partition: (min(int(v.offset), end[tp.partition]) if v is not None else end[tp.partition])
             for tp, v in found.items()
         }
 
@@ -131,9 +130,7 @@ class TopicReader:
         start = {p: min(max(start[p], begin[p]), stop[p]) for p in end}
         return Span(topic, start, stop)
 
-    async def batches(
-        self, span: Span, *, max_records: int = 5000
-    ) -> AsyncIterator[dict[int, list[Record]]]:
+    async def batches(self, span: Span, *, max_records: int = 5000) -> AsyncIterator[dict[int, list[Record]]]:
         """The records of `span`, as {partition: records in offset order} per fetch."""
         consumer = self._c()
         todo = {p for p, e in span.end.items() if span.start.get(p, 0) < e}

@@ -290,7 +290,11 @@ def _describe_dry_run(
 
 
 async def _fill(
-    p: Plan, opts: RebuildOptions, view: MongoStore, reader: TopicReader, span: Span,
+    p: Plan,
+    opts: RebuildOptions,
+    view: MongoStore,
+    reader: TopicReader,
+    span: Span,
     say: Callable[[str], None],
 ) -> tuple[Replayer, Offsets]:
     """Replay the span (and, when switching, what arrived meanwhile) into the new collections."""
@@ -322,8 +326,14 @@ async def _fill(
 
 
 async def _switch_and_catch_up(
-    p: Plan, opts: RebuildOptions, store: MongoStore, view: MongoStore, replayer: Replayer,
-    position: Offsets, clock: Callable[[], datetime], say: Callable[[str], None],
+    p: Plan,
+    opts: RebuildOptions,
+    store: MongoStore,
+    view: MongoStore,
+    replayer: Replayer,
+    position: Offsets,
+    clock: Callable[[], datetime],
+    say: Callable[[str], None],
 ) -> None:
     await aliases.switch(store, p.projection.name, p.targets, p.old, position, clock())
     say(
@@ -347,9 +357,7 @@ async def _switch_and_catch_up(
     say(f"caught up to offsets {position} ({replayer.applied - before} records after the switch)")
 
 
-async def _retire_old(
-    p: Plan, opts: RebuildOptions, store: MongoStore, say: Callable[[str], None]
-) -> None:
+async def _retire_old(p: Plan, opts: RebuildOptions, store: MongoStore, say: Callable[[str], None]) -> None:
     for logical, old in p.old.items():
         if old == p.targets[logical]:
             continue

@@ -74,9 +74,7 @@ async def compare(live: AsyncCollection[Doc], rebuilt: AsyncCollection[Doc]) -> 
                 diff.only_live.append(doc["_id"])
                 continue
             fields = field_differences(doc, other)
-            if fields and all(
-                f.startswith(POSITION + ".") or f.startswith(POSITION + ":") for f in fields
-            ):
+            if fields and all(f.startswith(POSITION + ".") or f.startswith(POSITION + ":") for f in fields):
                 diff.position_only.append((doc["_id"], fields))
             elif fields:
                 diff.changed.append((doc["_id"], fields))
@@ -107,8 +105,7 @@ def report(diff: Differences, live_name: str, rebuilt_name: str, first: int) -> 
             "earlier record last), not counted:"
         )
         lines += [
-            f"  position {doc_id!r}: {'; '.join(fields)}"
-            for doc_id, fields in diff.position_only[:first]
+            f"  position {doc_id!r}: {'; '.join(fields)}" for doc_id, fields in diff.position_only[:first]
         ]
     return lines
 
@@ -149,10 +146,7 @@ async def settle(
     while True:
         committed = await group_offsets(bootstrap, group, topic)
         if committed is None:
-            note(
-                f"no consumer group {group!r} on the broker: comparing with the live "
-                "collection as it is"
-            )
+            note(f"no consumer group {group!r} on the broker: comparing with the live collection as it is")
             return position
         if all(committed.get(p, 0) >= o for p, o in position.items()):
             end = await end_offsets()

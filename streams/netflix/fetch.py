@@ -113,9 +113,7 @@ class NetflixFetcher:
         """Fetch and parse one title; ScrapeError (SCRAPE_ERROR, TITLE_NOT_FOUND, ...) if not."""
         body = await self.fetch(ref)
         started = time.perf_counter()
-        title = parse_title_page(
-            body, country=ref.key_country, title_id=ref.title_id, url=canonical_url(ref)
-        )
+        title = parse_title_page(body, country=ref.key_country, title_id=ref.title_id, url=canonical_url(ref))
         log.debug("netflix.parse key=%s ms=%.1f", ref.key, (time.perf_counter() - started) * 1000)
         return title
 
@@ -212,15 +210,11 @@ class NetflixFetcher:
         url = request.url
         if (url.scheme, url.host, url.port) != self._origin:
             log.warning("netflix.fetch redirect_refused host=%s", url.host)
-            raise ScrapeError(
-                f"Failed to fetch Netflix page: redirected to another host ({url.host})"
-            )
+            raise ScrapeError(f"Failed to fetch Netflix page: redirected to another host ({url.host})")
         match = _REDIRECT_PATH.fullmatch(url.path)
         if match is None or match["id"] != _current_title_id.get(None):
             log.warning("netflix.fetch redirect_refused path=%s", url.path)
-            raise ScrapeError(
-                f"Failed to fetch Netflix page: redirected away from the title ({url.path})"
-            )
+            raise ScrapeError(f"Failed to fetch Netflix page: redirected away from the title ({url.path})")
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Exponential backoff with up to 10% jitter; a server's Retry-After wins, capped."""

@@ -235,10 +235,7 @@ def _from_json_ld(tree: LexborHTMLParser) -> dict[str, Any]:
             continue
         for item in _ld_items(data):
             types = item.get("@type")
-            kinds = [
-                _LD_TYPES.get(str(t).lower())
-                for t in (types if isinstance(types, list) else [types])
-            ]
+            kinds = [_LD_TYPES.get(str(t).lower()) for t in (types if isinstance(types, list) else [types])]
             kind = next((k for k in kinds if k), None)
             if kind is None or not _clean(item.get("name")):
                 continue
@@ -403,6 +400,5 @@ def _page_hint(text: str) -> str:
 
 def _shows_oh_no(tree: LexborHTMLParser) -> bool:
     return any(
-        (node.text(deep=True) or "").strip().lower().startswith("oh no")
-        for node in tree.css("h1, h2")
+        (node.text(deep=True) or "").strip().lower().startswith("oh no") for node in tree.css("h1, h2")
     )

@@ -26,9 +26,7 @@ ALLOWED_HOSTS = frozenset({"netflix.com", "www.netflix.com"})
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 # scheme://authority rest. The authority ends at the first `/`, `?` or `#` (RFC 3986).
-_URL = re.compile(
-    r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<authority>[^/?#]*)(?P<rest>.*)", re.S
-)
+_URL = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://(?P<authority>[^/?#]*)(?P<rest>.*)", re.S)
 _SCHEMELESS = re.compile(r"(?:www\.)?netflix\.com(?=[/?#]|$)", re.I)
 _PATH_END = re.compile(r"[?#]")
 _TITLE_PATH = re.compile(

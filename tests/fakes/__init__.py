@@ -174,7 +174,5 @@ def render_title_page(
     if pad_to_bytes > len(page.encode()):
         # Roughly real proportions: 40% styles, 15% scripts, 45% reactContext models.
         extra = pad_to_bytes - len(page.encode())
-        page = head_and_body(
-            int(extra * 0.2 / 240), int(extra * 0.15 / 205), int(extra * 0.45 / 2140)
-        )
+        page = head_and_body(int(extra * 0.2 / 240), int(extra * 0.15 / 205), int(extra * 0.45 / 2140))
     return page

@@ -66,9 +66,7 @@ class RecordedRequest:
 class FakeNetflix:
     """The fake site. Pages are keyed by request path (query strings ignored)."""
 
-    def __init__(
-        self, *, host: str = "127.0.0.1", port: int = 0, load_fixtures: bool = True
-    ) -> None:
+    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, load_fixtures: bool = True) -> None:
         self._host = host
         self._port = port
         self._pages: dict[str, Page] = {}
@@ -163,9 +161,7 @@ class FakeNetflix:
         app.router.add_route("*", "/{tail:.*}", self._serve)
         # handler_cancellation: a delayed response is dropped when the client gives up, so
         # stop() never waits on a sleeping handler.
-        self._runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
-        )
+        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
@@ -215,9 +211,7 @@ class FakeNetflix:
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         path = _norm(request.path)
-        self.requests.append(
-            RecordedRequest(request.path, request.query_string, dict(request.headers))
-        )
+        self.requests.append(RecordedRequest(request.path, request.query_string, dict(request.headers)))
         match = _TITLE_ID.search(path)
         if match:
             self._counts[match.group(1)] += 1

@@ -106,9 +106,7 @@ async def produce(
                 await producer.send(topic, value, key=key, timestamp_ms=ms)
                 for (key, value), ms in zip(chunk, stamps, strict=True)
             ]
-            for (key, value), ms, meta in zip(
-                chunk, stamps, await asyncio.gather(*futures), strict=True
-            ):
+            for (key, value), ms, meta in zip(chunk, stamps, await asyncio.gather(*futures), strict=True):
                 out.append(Sent(meta.partition, meta.offset, ms, key, value))
     finally:
         await producer.stop()
@@ -166,9 +164,7 @@ def job_story(job_id: str, *, fail: bool = False, steps: int = 4) -> list[Envelo
                 JobFailed(
                     job_id=job_id,
                     progress=50,
-                    error=JobError(
-                        code="SCRAPE_ERROR", message="Failed to fetch Netflix page: 403"
-                    ),
+                    error=JobError(code="SCRAPE_ERROR", message="Failed to fetch Netflix page: 403"),
                 ),
                 key=job_id,
                 sequence=end,
@@ -176,9 +172,7 @@ def job_story(job_id: str, *, fail: bool = False, steps: int = 4) -> list[Envelo
         )
     else:
         events.append(
-            new_event(
-                JobCompleted(job_id=job_id, source="netflix", data=TITLE), key=job_id, sequence=end
-            )
+            new_event(JobCompleted(job_id=job_id, source="netflix", data=TITLE), key=job_id, sequence=end)
         )
     return events
 

@@ -63,8 +63,10 @@ def job_log(n_jobs: int) -> list:
 
 
 def metas(events: list, topic: str = "t", partition: int = 0, start: int = 0) -> list:
-    return [(e, RecordMeta(topic=topic, partition=partition, offset=start + i, key=e.key.encode()))
-            for i, e in enumerate(events)]
+    return [
+        (e, RecordMeta(topic=topic, partition=partition, offset=start + i, key=e.key.encode()))
+        for i, e in enumerate(events)
+    ]
 
 
 def pure_fold(events: list) -> dict[str, dict]:
@@ -91,11 +93,15 @@ async def test_batches_of_any_size_give_the_pure_fold(
     store: MongoStore, size: int, cache: int | None
 ) -> None:
     events = job_log(40)
-    fold = DocumentFold(lambda: store.collection("jobs_x"), jobs.doc_id, jobs.apply,
-                        cache=DocCache(cache) if cache is not None else None)
+    fold = DocumentFold(
+        lambda: store.collection("jobs_x"),
+        jobs.doc_id,
+        jobs.apply,
+        cache=DocCache(cache) if cache is not None else None,
+    )
     batch = metas(events)
     for i in range(0, len(batch), size):
-        assert await fold(batch[i:i + size]) == []
+        assert await fold(batch[i : i + size]) == []
     docs = await all_docs(store, "jobs_x")
     assert without_position(docs) == pure_fold(events)
     last = {}
@@ -167,15 +173,18 @@ async def test_a_poison_record_is_dead_lettered_and_the_rest_of_its_batch_writte
 
     sink = CollectingSink()
     processor = BatchProcessor(
-        name="test", handler=DocumentFold(lambda: store.collection("picky"), jobs.doc_id, picky),
-        sink=sink, dlq_topic=lambda t: t + ".dlq",
+        name="test",
+        handler=DocumentFold(lambda: store.collection("picky"), jobs.doc_id, picky),
+        sink=sink,
+        dlq_topic=lambda t: t + ".dlq",
     )
     records = [(encode(e), m) for e, m in metas(events)] + [
         (b"not json", RecordMeta(topic="t", partition=0, offset=9, key=b"x"))
     ]
     await processor.process(records)
     assert [(t, h["x-original-offset"], h["x-error-code"]) for t, _, h in sink.records] == [
-        ("t.dlq", "9", "DECODE_ERROR"), ("t.dlq", "4", "INTERNAL_ERROR"),
+        ("t.dlq", "9", "DECODE_ERROR"),
+        ("t.dlq", "4", "INTERNAL_ERROR"),
     ]
     expected = pure_fold([e for e in events if e.id != poison])
     assert without_position(await all_docs(store, "picky")) == expected

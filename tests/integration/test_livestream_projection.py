@@ -47,20 +47,34 @@ def recorded_log() -> list[Envelope]:
 
     def add(data: Any, minute: float) -> None:
         key = data.live_stream_id
-        events.append(new_event(data, key=key, clock=lambda: T0 + timedelta(minutes=minute),
-                                ids=lambda: next(ids)))
+        events.append(
+            new_event(data, key=key, clock=lambda: T0 + timedelta(minutes=minute), ids=lambda: next(ids))
+        )
 
     def t(minute: float) -> datetime:
         return T0 + timedelta(minutes=minute)
 
     def create(sid: str, host: str, minute: float, guests: tuple[str, ...] = ()) -> None:
-        add(StreamCreated(live_stream_id=sid, title=f"stream {sid[-2:]}", live_stream_type="solo",
-                          channel_name="c", guests=list(guests), creator=UserProfile(id=host),
-                          created_at=t(minute)), minute)
+        add(
+            StreamCreated(
+                live_stream_id=sid,
+                title=f"stream {sid[-2:]}",
+                live_stream_type="solo",
+                channel_name="c",
+                guests=list(guests),
+                creator=UserProfile(id=host),
+                created_at=t(minute),
+            ),
+            minute,
+        )
 
     def join(sid: str, user: str, role: Role, minute: float, channel: str = "rest") -> None:
-        add(ParticipantJoined(live_stream_id=sid, user_id=user, role=role, channel=channel,
-                              joined_at=t(minute)), minute)
+        add(
+            ParticipantJoined(
+                live_stream_id=sid, user_id=user, role=role, channel=channel, joined_at=t(minute)
+            ),
+            minute,
+        )
 
     # S0: host, guest, repeated audience joins, an update, then a join after the end.
     create(S[0], H1, 0, guests=(G,))
@@ -111,8 +125,10 @@ async def until_projected(store: MongoStore, model: MemoryModel, what: str) -> N
 
 
 async def query_results(store: MongoStore) -> dict[str, Any]:
-    out: dict[str, Any] = {"live": await q.whats_live_now(store, 1, 100),
-                           "live as F1": await q.whats_live_now(store, 1, 100, F1)}
+    out: dict[str, Any] = {
+        "live": await q.whats_live_now(store, 1, 100),
+        "live as F1": await q.whats_live_now(store, 1, 100, F1),
+    }
     for user in USERS:
         for name, query in (("broadcasted", q.my_broadcasted), ("watched", q.my_watched)):
             out[f"{name} {user}"] = await query(store, user, 1, 100)
@@ -133,8 +149,9 @@ class Deployment:
 async def deploy(settings: Settings) -> Deployment:
     names = TopicNames(settings.topic_prefix)
     await ensure_topics(settings.kafka_bootstrap_servers, deployment_topics(names))
-    return Deployment(settings, MongoStore(settings.mongodb_uri, settings.mongodb_database),
-                      names.livestream_events)
+    return Deployment(
+        settings, MongoStore(settings.mongodb_uri, settings.mongodb_database), names.livestream_events
+    )
 
 
 async def produce(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -149,11 +166,13 @@ async def produce(settings: Settings, topic: str, records: list[tuple[bytes, byt
 
 async def read_log(settings: Settings, topic: str, count: int) -> list[tuple[bytes, bytes]]:
     """The records as Kafka stores them, from offset 0."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=settings.kafka_bootstrap_servers,
-                                auto_offset_reset="earliest", group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     out: list[tuple[bytes, bytes]] = []
     try:
+
         async def enough() -> bool:
             for records in (await consumer.getmany(timeout_ms=500)).values():
                 out.extend((r.key, r.value) for r in records)
@@ -211,14 +230,14 @@ async def test_late_join_and_delete_after_end_through_the_pipeline(
 
 
 async def test_every_event_twice_gives_identical_results(
-    services: Any, recorded: tuple[Deployment, MemoryModel, Path],
+    services: Any,
+    recorded: tuple[Deployment, MemoryModel, Path],
 ) -> None:
     primary, model, log_dir = recorded
     records = await read_log(primary.settings, primary.topic, len(recorded_log()))
     twice = await deploy(isolated_settings(services))
     # the log, then the log again (a consumer that lost its offsets), then each record doubled
-    await produce(twice.settings, twice.topic,
-                  records + records + [r for r in records for _ in (0, 1)])
+    await produce(twice.settings, twice.topic, records + records + [r for r in records for _ in (0, 1)])
     twice.worker = await start_worker(twice.settings, log_dir)
     try:
         await until_projected(twice.store, model, "the projection of the doubled log")
@@ -234,8 +253,7 @@ async def test_a_replay_from_offset_zero_rebuilds_identical_results(
 ) -> None:
     primary, model, log_dir = recorded
     # Same topics, a new consumer group (APP_ID) and an empty database: the read models dropped.
-    settings = replace(primary.settings, app_id=unique("replay"),
-                       mongodb_database=unique("db_replay_"))
+    settings = replace(primary.settings, app_id=unique("replay"), mongodb_database=unique("db_replay_"))
     replay = await deploy(settings)
     assert await documents(replay.store) == ({}, {})
     replay.worker = await start_worker(settings, log_dir)

@@ -75,9 +75,7 @@ async def test_403_is_a_scrape_error_with_the_seed_message_and_no_retry(
     assert sleep.delays == []
 
 
-async def test_404_is_title_not_found_without_retry(
-    fake: FakeNetflix, fetcher: NetflixFetcher
-) -> None:
+async def test_404_is_title_not_found_without_retry(fake: FakeNetflix, fetcher: NetflixFetcher) -> None:
     with pytest.raises(ScrapeError) as caught:
         await fetcher.fetch(ref("/tr/title/80000404"))
     assert caught.value.code is ErrorCode.TITLE_NOT_FOUND
@@ -99,9 +97,7 @@ async def test_429_every_time_gives_up_after_max_attempts_honouring_retry_after(
     fake: FakeNetflix, sleep: RecordingSleep
 ) -> None:
     fake.set_behaviour("/tr/title/81616256", status=429, headers={"Retry-After": "7"})
-    async with NetflixFetcher(
-        fake.base_url, max_attempts=4, backoff_seconds=0.1, sleep=sleep
-    ) as client:
+    async with NetflixFetcher(fake.base_url, max_attempts=4, backoff_seconds=0.1, sleep=sleep) as client:
         with pytest.raises(ScrapeError) as caught:
             await client.fetch(ref("/tr/title/81616256"))
     assert caught.value.code is ErrorCode.SCRAPE_ERROR
@@ -111,21 +107,15 @@ async def test_429_every_time_gives_up_after_max_attempts_honouring_retry_after(
 
 
 async def test_retry_after_is_capped(fake: FakeNetflix, sleep: RecordingSleep) -> None:
-    fake.set_behaviour(
-        "/tr/title/81616256", status=503, fail_times=1, headers={"Retry-After": "86400"}
-    )
+    fake.set_behaviour("/tr/title/81616256", status=503, fail_times=1, headers={"Retry-After": "86400"})
     async with NetflixFetcher(fake.base_url, sleep=sleep) as client:
         await client.fetch(ref("/tr/title/81616256"))
     assert sleep.delays == [30.0]
 
 
-async def test_a_delay_beyond_the_timeout_is_timeout(
-    fake: FakeNetflix, sleep: RecordingSleep
-) -> None:
+async def test_a_delay_beyond_the_timeout_is_timeout(fake: FakeNetflix, sleep: RecordingSleep) -> None:
     fake.set_behaviour("/tr/title/81616256", delay=2.0)
-    async with NetflixFetcher(
-        fake.base_url, timeout_seconds=0.2, max_attempts=2, sleep=sleep
-    ) as client:
+    async with NetflixFetcher(fake.base_url, timeout_seconds=0.2, max_attempts=2, sleep=sleep) as client:
         with pytest.raises(ScrapeError) as caught:
             await client.fetch(ref("/tr/title/81616256"))
     assert caught.value.code is ErrorCode.TIMEOUT
@@ -145,9 +135,7 @@ async def test_connection_refused_is_a_scrape_error_after_retries(sleep: Recordi
     assert len(sleep.delays) == 1
 
 
-async def test_redirect_to_another_host_is_not_followed(
-    fake: FakeNetflix, fetcher: NetflixFetcher
-) -> None:
+async def test_redirect_to_another_host_is_not_followed(fake: FakeNetflix, fetcher: NetflixFetcher) -> None:
     async with FakeNetflix() as evil:
         fake.set_behaviour("/tr/title/81616256", redirect=evil.base_url + "/tr/title/81616256")
         with pytest.raises(ScrapeError) as caught:
@@ -229,12 +217,8 @@ async def test_ad_hoc_pages_and_counts(fake: FakeNetflix, fetcher: NetflixFetche
     assert fake.requests_for("91234567") == 0 and fake.total_requests == 0
 
 
-async def test_a_real_sized_page_is_fetched_and_parsed(
-    fake: FakeNetflix, fetcher: NetflixFetcher
-) -> None:
-    html = render_title_page(
-        "91111111", title="Big", year=2021, genres=["Dramas"], pad_to_bytes=800_000
-    )
+async def test_a_real_sized_page_is_fetched_and_parsed(fake: FakeNetflix, fetcher: NetflixFetcher) -> None:
+    html = render_title_page("91111111", title="Big", year=2021, genres=["Dramas"], pad_to_bytes=800_000)
     fake.add_page("/us/title/91111111", html)
     title = await fetcher.scrape(ref("/us/title/91111111"))
     assert (title.title, title.year) == ("Big", 2021)

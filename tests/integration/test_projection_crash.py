@@ -47,29 +47,62 @@ def busy_log(streams: int = 12, viewers: int = 20) -> list[Envelope]:
 
     def add(data: Any, minute: float) -> None:
         at = T0 + timedelta(minutes=minute)
-        events.append(new_event(data, key=data.live_stream_id, ids=lambda: next(ids),
-                                clock=lambda: at))
+        events.append(new_event(data, key=data.live_stream_id, ids=lambda: next(ids), clock=lambda: at))
 
     for s in range(streams):
         sid, host, guest = oid(s, 0xA0), oid(s % 3, 0xB0), oid(s % 4, 0xB1)
-        add(StreamCreated(live_stream_id=sid, title=f"s{s}", live_stream_type="solo",
-                          channel_name="c", creator=UserProfile(id=host), guests=[guest],
-                          created_at=T0), s)
+        add(
+            StreamCreated(
+                live_stream_id=sid,
+                title=f"s{s}",
+                live_stream_type="solo",
+                channel_name="c",
+                creator=UserProfile(id=host),
+                guests=[guest],
+                created_at=T0,
+            ),
+            s,
+        )
         add(StreamStarted(live_stream_id=sid, started_at=T0 + timedelta(minutes=s + 1)), s + 1)
-        add(ParticipantJoined(live_stream_id=sid, user_id=guest, role=Role.GUEST, channel="rest",
-                              joined_at=T0 + timedelta(minutes=s + 1)), s + 1)
+        add(
+            ParticipantJoined(
+                live_stream_id=sid,
+                user_id=guest,
+                role=Role.GUEST,
+                channel="rest",
+                joined_at=T0 + timedelta(minutes=s + 1),
+            ),
+            s + 1,
+        )
         for v in range(viewers):
             viewer = oid((s * 7 + v) % 50, 0xC0)
             for _ in range(1 + v % 2):  # every other viewer joins twice
-                add(ParticipantJoined(live_stream_id=sid, user_id=viewer, role=Role.AUDIENCE,
-                                      channel="rest", joined_at=T0 + timedelta(minutes=s + 2)),
-                    s + 2)
+                add(
+                    ParticipantJoined(
+                        live_stream_id=sid,
+                        user_id=viewer,
+                        role=Role.AUDIENCE,
+                        channel="rest",
+                        joined_at=T0 + timedelta(minutes=s + 2),
+                    ),
+                    s + 2,
+                )
         add(StreamEnded(live_stream_id=sid, ended_at=T0 + timedelta(minutes=s + 30)), s + 30)
-        add(ParticipantJoined(live_stream_id=sid, user_id=oid(99, 0xC0), role=Role.AUDIENCE,
-                              channel="rest", joined_at=T0 + timedelta(minutes=s + 31)), s + 31)
+        add(
+            ParticipantJoined(
+                live_stream_id=sid,
+                user_id=oid(99, 0xC0),
+                role=Role.AUDIENCE,
+                channel="rest",
+                joined_at=T0 + timedelta(minutes=s + 31),
+            ),
+            s + 31,
+        )
         if s % 4 == 0:
-            add(StreamDeleted(live_stream_id=sid, deleted_by=host,
-                              deleted_at=T0 + timedelta(minutes=s + 40)), s + 40)
+            add(
+                StreamDeleted(live_stream_id=sid, deleted_by=host, deleted_at=T0 + timedelta(minutes=s + 40)),
+                s + 40,
+            )
     return events
 
 
@@ -97,20 +130,27 @@ async def test_a_worker_killed_between_write_and_commit_loses_and_repeats_nothin
     await produce(settings.kafka_bootstrap_servers, topics.livestream_events, wire(events))
 
     doomed = ServiceProcess(
-        "worker-doomed", ["-m", "runtime", "worker"], settings, log_dir,
+        "worker-doomed",
+        ["-m", "runtime", "worker"],
+        settings,
+        log_dir,
         env={CRASH_AFTER_WRITE_ENV: "project-livestream:4"},
     ).start()
     assert doomed.proc is not None
-    await eventually(lambda: doomed.proc.poll() is not None, timeout=90,
-                     what="the worker killing itself after its 4th livestream batch")
+    await eventually(
+        lambda: doomed.proc.poll() is not None,
+        timeout=90,
+        what="the worker killing itself after its 4th livestream batch",
+    )
     doomed.stop()  # reaps it
     assert doomed.proc.poll() == -9, doomed.log()[-3000:]
     assert "killing the worker after a batch write" in doomed.log()
 
     # The crash window was hit: the database holds effects of records the group never committed.
     group = settings.topic_prefix + settings.app_id
-    committed = (await group_offsets(settings.kafka_bootstrap_servers, group,
-                                     topics.livestream_events) or {}).get(0, 0)
+    committed = (
+        await group_offsets(settings.kafka_bootstrap_servers, group, topics.livestream_events) or {}
+    ).get(0, 0)
     written = await highest_position(store)
     assert written >= committed, (written, committed)
     assert written >= 3 * BATCH - 1  # at least four batches' worth were folded and written

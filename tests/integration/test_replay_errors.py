@@ -69,14 +69,10 @@ async def test_bad_ranges_and_unknown_projection(settings: Settings, topics: Top
         "offset:10",
     )
     one_line_error(
-        await cli_process(
-            [*export, "--from", "2026-05-02T00:00:00Z", "--to", "2026-05-01T00:00:00Z", *conn]
-        ),
+        await cli_process([*export, "--from", "2026-05-02T00:00:00Z", "--to", "2026-05-01T00:00:00Z", *conn]),
         "bad range",
     )
-    one_line_error(
-        await cli_process([*export, "--from", "yesterday", *conn]), "bad time 'yesterday'"
-    )
+    one_line_error(await cli_process([*export, "--from", "yesterday", *conn]), "bad time 'yesterday'")
     one_line_error(
         await cli_process(["rebuild", "jobs", "--until", "time:2026-05-01T12:00", *conn]),
         "bad time",

@@ -52,9 +52,7 @@ def event(i: int) -> Envelope | dict[str, Any] | bytes:
             sequence=1,
         )
     if kind in (1, 2, 3):
-        step = (JobStep.CHECKING_CACHE, JobStep.CHECKING_DATABASE, JobStep.SCRAPING_NETFLIX)[
-            kind - 1
-        ]
+        step = (JobStep.CHECKING_CACHE, JobStep.CHECKING_DATABASE, JobStep.SCRAPING_NETFLIX)[kind - 1]
         return new_event(
             JobProgress(
                 job_id=job,
@@ -82,9 +80,7 @@ def event(i: int) -> Envelope | dict[str, Any] | bytes:
             },
         }
     if kind == 5:
-        return new_event(
-            JobCompleted(job_id=job, source="netflix", data=TITLE), key=job, sequence=6
-        )
+        return new_event(JobCompleted(job_id=job, source="netflix", data=TITLE), key=job, sequence=6)
     if kind == 6:
         return new_event(
             TitleScraped(country="tr", title_id=str(i), scraped_at=T0, title=TITLE, job_id=job),
@@ -129,9 +125,7 @@ def record(item: Envelope | dict[str, Any] | bytes) -> tuple[bytes | None, bytes
 
 
 def ms_time(ms: int) -> str:
-    return format_time(
-        datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000)
-    )
+    return format_time(datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=(ms % 1000) * 1000))
 
 
 def expected_row(topic: str, item: Envelope | dict[str, Any] | bytes, sent: Sent) -> dict[str, Any]:
@@ -153,9 +147,7 @@ def expected_row(topic: str, item: Envelope | dict[str, Any] | bytes, sent: Sent
         "raw": None,
     }
     if isinstance(item, bytes):
-        row.update(
-            error="DECODE_ERROR: value is not JSON: Expecting value at 0", raw=item.decode("utf-8")
-        )
+        row.update(error="DECODE_ERROR: value is not JSON: Expecting value at 0", raw=item.decode("utf-8"))
     elif isinstance(item, dict):  # upcast v1 -> v2: description in `step`, code in `stepCode`
         row.update(
             event_id=item["id"],
@@ -179,9 +171,7 @@ def expected_row(topic: str, item: Envelope | dict[str, Any] | bytes, sent: Sent
     return row
 
 
-async def test_export_10000_records_to_jsonl_and_parquet(
-    settings: Settings, tmp_path: Path
-) -> None:
+async def test_export_10000_records_to_jsonl_and_parquet(settings: Settings, tmp_path: Path) -> None:
     topic = f"{settings.topic_prefix}export-mix"  # a full name, three partitions
     await ensure_topics(settings.kafka_bootstrap_servers, [topic], partitions=3)
     items = [event(i) for i in range(N)]
@@ -208,17 +198,14 @@ async def test_export_10000_records_to_jsonl_and_parquet(
     )
     assert done.code == 0, done.err
     assert f"exported {N} records" in done.out and "10 that do not decode" in done.out
-    result = await cli(
-        settings, "export", "--topic", topic, "--format", "parquet", "--out", str(parquet)
-    )
+    result = await cli(settings, "export", "--topic", topic, "--format", "parquet", "--out", str(parquet))
     assert result.code == 0, result.err
 
     from_jsonl = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     table = pq.read_table(parquet)
     assert str(table.schema.field("data").type) == "string"
     from_parquet = [
-        {**r, "data": json.loads(r["data"]) if r["data"] is not None else None}
-        for r in table.to_pylist()
+        {**r, "data": json.loads(r["data"]) if r["data"] is not None else None} for r in table.to_pylist()
     ]
     for rows in (from_jsonl, from_parquet):
         rows.sort(key=lambda r: (r["partition"], r["offset"]))

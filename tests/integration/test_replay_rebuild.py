@@ -56,14 +56,11 @@ async def test_rebuild_jobs_verifies_switches_and_reports_a_tampered_document(
 ) -> None:
     worker = await start_worker(settings, log_dir)
     try:
-        events = [
-            e for i in range(12) for e in job_story(f"job-{i}", fail=i % 4 == 3, steps=2 + i % 4)
-        ]
+        events = [e for i in range(12) for e in job_story(f"job-{i}", fail=i % 4 == 3, steps=2 + i % 4)]
         records = wire(events) + [v1_progress("job-0", 9), (b"job-x", b"not json")]
         await produce(settings.kafka_bootstrap_servers, topics.job_events, records)
         final = {
-            f"job-{i}": max(e.sequence or 0 for e in events if e.key == f"job-{i}")
-            for i in range(12)
+            f"job-{i}": max(e.sequence or 0 for e in events if e.key == f"job-{i}") for i in range(12)
         } | {"job-0": 9}
         await eventually(lambda: all_projected(store, final), timeout=60, what="live projection")
 

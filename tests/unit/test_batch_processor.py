@@ -36,8 +36,10 @@ class FlakyHandler:
 
 def records(n: int) -> list[tuple[bytes | None, RecordMeta]]:
     examples = sorted(FIXTURES.glob("*.json"))[:n]  # real encoded events, one per type
-    return [(path.read_bytes(), RecordMeta(topic="t", partition=0, offset=i, key=b"k"))
-            for i, path in enumerate(examples)]
+    return [
+        (path.read_bytes(), RecordMeta(topic="t", partition=0, offset=i, key=b"k"))
+        for i, path in enumerate(examples)
+    ]
 
 
 class Clock:
@@ -55,9 +57,17 @@ class Clock:
 
 async def test_an_outage_retries_the_whole_batch_with_capped_backoff() -> None:
     clock, handler = Clock(), FlakyHandler(failures=4)
-    processor = BatchProcessor("p", handler, Sink(), lambda t: t + ".dlq", retry_seconds=60,
-                               backoff_seconds=1, max_backoff_seconds=3, sleep=clock.sleep,
-                               clock=clock)
+    processor = BatchProcessor(
+        "p",
+        handler,
+        Sink(),
+        lambda t: t + ".dlq",
+        retry_seconds=60,
+        backoff_seconds=1,
+        max_backoff_seconds=3,
+        sleep=clock.sleep,
+        clock=clock,
+    )
     await processor.process(records(3))
     assert len(handler.calls) == 5 and all(call == handler.calls[0] for call in handler.calls)
     assert len(handler.calls[0]) == 3
@@ -67,9 +77,17 @@ async def test_an_outage_retries_the_whole_batch_with_capped_backoff() -> None:
 async def test_an_outage_longer_than_the_budget_raises_for_the_caller_not_to_ack() -> None:
     clock, handler = Clock(), FlakyHandler(failures=10**6)
     sink = Sink()
-    processor = BatchProcessor("p", handler, sink, lambda t: t + ".dlq", retry_seconds=10,
-                               backoff_seconds=1, max_backoff_seconds=4, sleep=clock.sleep,
-                               clock=clock)
+    processor = BatchProcessor(
+        "p",
+        handler,
+        sink,
+        lambda t: t + ".dlq",
+        retry_seconds=10,
+        backoff_seconds=1,
+        max_backoff_seconds=4,
+        sleep=clock.sleep,
+        clock=clock,
+    )
     with pytest.raises(UnavailableError):
         await processor.process(records(2))
     assert sum(clock.slept) >= 10 and sink.sent == []  # nothing dead-lettered either
@@ -86,6 +104,7 @@ async def test_rejected_events_and_undecodable_records_are_dead_lettered() -> No
     bad = (b"{", RecordMeta(topic="t", partition=0, offset=9, key=None))
     await processor.process([rows[0], bad, rows[1], rows[2]])
     assert [(h["x-original-offset"], h["x-error-code"]) for _, _, h in sink.sent] == [
-        ("9", "DECODE_ERROR"), ("1", "INVALID_EVENT"),
+        ("9", "DECODE_ERROR"),
+        ("1", "INVALID_EVENT"),
     ]
     assert sink.sent[1][1] == rows[1][0]  # the original bytes

@@ -512,6 +512,7 @@ def test_docker_failure_falls_back_to_local(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     monkeypatch.setenv("MONGODB_URI", "mongodb://m:1/")
     monkeypatch.delenv("DEVSTACK_BACKEND", raising=False)
+
     def broken(name: str, stack: object, log: object) -> str:
         raise RuntimeError("pull access denied")
 
@@ -521,8 +522,9 @@ def test_docker_failure_falls_back_to_local(tmp_path: Path, monkeypatch: pytest.
         started.append(sorted(built))
         return {"kafka": "127.0.0.1:3"}
 
-    backends = resolve.Backends(docker_available=lambda: True, container=broken,
-                                builds=_fake_builds, start_local=fake_local)
+    backends = resolve.Backends(
+        docker_available=lambda: True, container=broken, builds=_fake_builds, start_local=fake_local
+    )
     with devstack.provide_services(backends=backends) as services:
         assert services.origin == {"kafka": "local", "mongodb": "env"}
     assert started == [["kafka"]]

@@ -22,9 +22,12 @@ def test_a_field_added_in_code_only_is_drift() -> None:
     class JobCreatedPlus(JobCreated):
         priority: int = 0
 
-    specs = [s if (s.event_type, s.version) != ("job.created", 1)
-             else EventSpec(s.event_type, s.version, JobCreatedPlus, s.topic, s.description)
-             for s in CATALOG.specs()]
+    specs = [
+        s
+        if (s.event_type, s.version) != ("job.created", 1)
+        else EventSpec(s.event_type, s.version, JobCreatedPlus, s.topic, s.description)
+        for s in CATALOG.specs()
+    ]
     changed = docs.expected_files(EventCatalog(specs, UPCASTERS))
     current = docs.expected_files()
     assert changed["schemas/job.created.v1.json"] != current["schemas/job.created.v1.json"]
@@ -38,7 +41,9 @@ def test_every_example_record_validates_against_its_schema_fields() -> None:
     for spec in CATALOG.specs():
         schema = json.loads((docs.DOCS / "schemas" / docs.schema_name(spec)).read_text())
         example = json.loads(
-            (docs.DOCS.parent / "tests/fixtures/events" / f"{spec.event_type}.v{spec.version}.json").read_text()
+            (
+                docs.DOCS.parent / "tests/fixtures/events" / f"{spec.event_type}.v{spec.version}.json"
+            ).read_text()
         )
         missing = set(schema.get("required", [])) - set(example["data"])
         assert not missing, f"{spec.event_type} v{spec.version} example misses {missing}"
@@ -51,7 +56,13 @@ def test_asyncapi_document_matches_the_code() -> None:
     assert on_disk == asyncapi.render(), "run `python -m gateway.asyncapi` and commit the result"
     doc = asyncapi.build()
     socket_events = {m["name"] for m in doc["components"]["messages"].values()}
-    assert {"job:subscribe", "job:unsubscribe", "job:progress", "job:completed", "job:error",
-            "joinStream"} <= socket_events
+    assert {
+        "job:subscribe",
+        "job:unsubscribe",
+        "job:progress",
+        "job:completed",
+        "job:error",
+        "joinStream",
+    } <= socket_events
     kafka_types = {m["name"] for m in doc["components"]["messages"].values() if "x-version" in m}
     assert kafka_types == {s.event_type for s in CATALOG.specs()}

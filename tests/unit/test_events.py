@@ -55,9 +55,16 @@ def test_old_job_progress_is_upcast_on_read() -> None:
 
 def test_writers_write_only_the_latest_version() -> None:
     event = new_event(
-        JobProgress(job_id="j", progress=10, status=JobStatus.PROCESSING, step="Checking cache",
-                    step_code=JobStep.CHECKING_CACHE),
-        key="j", clock=lambda: datetime(2026, 1, 2, 3, 4, 5, 678999, tzinfo=UTC), ids=lambda: "fixed",
+        JobProgress(
+            job_id="j",
+            progress=10,
+            status=JobStatus.PROCESSING,
+            step="Checking cache",
+            step_code=JobStep.CHECKING_CACHE,
+        ),
+        key="j",
+        clock=lambda: datetime(2026, 1, 2, 3, 4, 5, 678999, tzinfo=UTC),
+        ids=lambda: "fixed",
     )
     wire = to_wire(event)
     assert wire["version"] == 2
@@ -74,16 +81,26 @@ def test_writers_write_only_the_latest_version() -> None:
         (b"[]", ErrorCode.DECODE_ERROR),
         (None, ErrorCode.DECODE_ERROR),
         (b'{"id":"1","type":"job.created","version":1,"key":"k"}', ErrorCode.DECODE_ERROR),
-        (b'{"id":"1","type":"nope","version":1,"key":"k","occurredAt":"2026-01-01T00:00:00Z","data":{}}',
-         ErrorCode.UNKNOWN_EVENT),
-        (b'{"id":"1","type":"job.created","version":9,"key":"k","occurredAt":"2026-01-01T00:00:00Z","data":{}}',
-         ErrorCode.UNKNOWN_EVENT),
-        (b'{"id":"1","type":"job.created","version":"1","key":"k","occurredAt":"2026-01-01T00:00:00Z","data":{}}',
-         ErrorCode.DECODE_ERROR),
-        (b'{"id":"1","type":"job.created","version":1,"key":"k","occurredAt":"yesterday","data":{}}',
-         ErrorCode.INVALID_EVENT),
-        (b'{"id":"1","type":"job.created","version":1,"key":"k","occurredAt":"2026-01-01T00:00:00Z","data":{}}',
-         ErrorCode.INVALID_EVENT),
+        (
+            b'{"id":"1","type":"nope","version":1,"key":"k","occurredAt":"2026-01-01T00:00:00Z","data":{}}',
+            ErrorCode.UNKNOWN_EVENT,
+        ),
+        (
+            b'{"id":"1","type":"job.created","version":9,"key":"k","occurredAt":"2026-01-01T00:00:00Z","data":{}}',
+            ErrorCode.UNKNOWN_EVENT,
+        ),
+        (
+            b'{"id":"1","type":"job.created","version":"1","key":"k","occurredAt":"2026-01-01T00:00:00Z","data":{}}',
+            ErrorCode.DECODE_ERROR,
+        ),
+        (
+            b'{"id":"1","type":"job.created","version":1,"key":"k","occurredAt":"yesterday","data":{}}',
+            ErrorCode.INVALID_EVENT,
+        ),
+        (
+            b'{"id":"1","type":"job.created","version":1,"key":"k","occurredAt":"2026-01-01T00:00:00Z","data":{}}',
+            ErrorCode.INVALID_EVENT,
+        ),
     ],
 )
 def test_bad_records_raise_a_decode_error_with_a_code(raw: bytes | None, code: ErrorCode) -> None:

@@ -25,9 +25,7 @@ RATING = re.compile(r"\d{1,2}\+?|TV-\w+|PG(-13)?|R|NC-17|U|A|L|G")
 def parse_entry(entry: dict[str, Any]) -> TitleData:
     ref = parse_title_url("https://www.netflix.com" + entry["path"])
     body = (FIXTURES_DIR / entry["file"]).read_bytes()
-    return parse_title_page(
-        body, country=ref.key_country, title_id=ref.title_id, url=canonical_url(ref)
-    )
+    return parse_title_page(body, country=ref.key_country, title_id=ref.title_id, url=canonical_url(ref))
 
 
 def parse(html: str, title_id: str = "80000001") -> TitleData:
@@ -37,9 +35,7 @@ def parse(html: str, title_id: str = "80000001") -> TitleData:
 
 
 def page(head: str = "", body: str = "") -> str:
-    return (
-        f'<!DOCTYPE html><html><head><meta charSet="utf-8"/>{head}</head><body>{body}</body></html>'
-    )
+    return f'<!DOCTYPE html><html><head><meta charSet="utf-8"/>{head}</head><body>{body}</body></html>'
 
 
 def ld(**fields: Any) -> str:
@@ -142,8 +138,7 @@ def test_start_date_is_the_last_resort_year_for_series() -> None:
         "<div>2023 | 13+ | 2h 6m | Dramas</div>",
         '<div><span>2023</span><span aria-hidden="true"> | </span><span>13+</span><span> | </span>'
         "<span>2h 6m</span><span> | </span><span>Dramas</span></div>",
-        "<ul><li>2023</li><li>|</li><li>13+</li><li>|</li><li>2h 6m</li><li>|</li>"
-        "<li>Dramas</li></ul>",
+        "<ul><li>2023</li><li>|</li><li>13+</li><li>|</li><li>2h 6m</li><li>|</li><li>Dramas</li></ul>",
     ],
 )
 def test_hero_line_gives_year_rating_and_genre(line: str) -> None:
@@ -167,9 +162,7 @@ def test_rating_given_as_a_genre_is_moved_to_maturity_rating() -> None:
                     "nmTitleGQL": {
                         "data": {
                             "copy": {"title": "Otto"},
-                            "genreInfo": {
-                                "coreGenre": {"name": [{"name": "18+"}, {"name": "Komedi"}]}
-                            },
+                            "genreInfo": {"coreGenre": {"name": [{"name": "18+"}, {"name": "Komedi"}]}},
                         }
                     }
                 }
@@ -210,13 +203,7 @@ def test_json_ld_wins_over_every_other_source() -> None:
         ld(name="JSON-LD Title", description="ld plot", genre="Dramas")
         + og("title", "Watch Og Title | Netflix Official Site")
         + og("description", "og plot"),
-        react(
-            {
-                "nmTitleGQL": {
-                    "data": {"copy": {"title": "Context Title", "synopsis": "context plot"}}
-                }
-            }
-        ),
+        react({"nmTitleGQL": {"data": {"copy": {"title": "Context Title", "synopsis": "context plot"}}}}),
     )
     title = parse(html)
     assert (title.title, title.plot, title.genres) == ("JSON-LD Title", "ld plot", ["Dramas"])
@@ -251,11 +238,7 @@ def test_og_title_loses_its_localized_wrapper(og_title: str, expected: str) -> N
 )
 def test_generic_og_title_is_no_title(og_title: str) -> None:
     with pytest.raises(ScrapeError) as caught:
-        parse(
-            page(
-                og("title", og_title) + og("description", "Watch Netflix movies & TV shows online.")
-            )
-        )
+        parse(page(og("title", og_title) + og("description", "Watch Netflix movies & TV shows online.")))
     assert caught.value.code is ErrorCode.PARSE_ERROR
 
 
@@ -327,11 +310,7 @@ def test_unavailable_flag_with_a_json_ld_title_is_still_parsed() -> None:
     html = page(
         ld(name="Coming Soon", genre="Dramas"),
         react(
-            {
-                "nmTitleGQL": {
-                    "data": {"copy": {"title": "Coming Soon"}, "metaData": {"isAvailable": False}}
-                }
-            }
+            {"nmTitleGQL": {"data": {"copy": {"title": "Coming Soon"}, "metaData": {"isAvailable": False}}}}
         ),
     )
     assert parse(html).title == "Coming Soon"
@@ -340,13 +319,7 @@ def test_unavailable_flag_with_a_json_ld_title_is_still_parsed() -> None:
 def test_unavailable_flag_without_json_ld_is_title_not_found() -> None:
     html = page(
         og("title", "Watch Gone | Netflix Official Site"),
-        react(
-            {
-                "nmTitleGQL": {
-                    "data": {"copy": {"title": "Gone"}, "metaData": {"isAvailable": False}}
-                }
-            }
-        ),
+        react({"nmTitleGQL": {"data": {"copy": {"title": "Gone"}, "metaData": {"isAvailable": False}}}}),
     )
     with pytest.raises(ScrapeError) as caught:
         parse(html)
@@ -354,9 +327,7 @@ def test_unavailable_flag_without_json_ld_is_title_not_found() -> None:
     assert caught.value.http_status == 404
 
 
-@pytest.mark.parametrize(
-    "body", [b"", b"<html></html>", b"\xff\xfe garbage \x00", b'{"not": "html"}']
-)
+@pytest.mark.parametrize("body", [b"", b"<html></html>", b"\xff\xfe garbage \x00", b'{"not": "html"}'])
 def test_pages_without_title_data_are_parse_errors(body: bytes) -> None:
     with pytest.raises(ScrapeError) as caught:
         parse_title_page(body, country="us", title_id="1", url="https://www.netflix.com/title/1")
