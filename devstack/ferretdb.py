@@ -14,7 +14,7 @@ from pathlib import Path
 from devstack.cache import Log, build_once, hash_files, require_tool, run_build_step
 from devstack.errors import DevstackError
 from devstack.procs import ManagedProcess, start_process
-from devstack.startup import start_on_free_ports, wait_for_ping
+from devstack.startup import start_mongo_wire
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +98,6 @@ def start_ferretdb(
     work_dir.mkdir(parents=True, exist_ok=True)
     data_dir = work_dir / "data"
     log_path = work_dir / "ferretdb.log"
-    started = time.monotonic()
 
     def launch(ports: list[int]) -> ManagedProcess:
         return start_process(
@@ -113,17 +112,8 @@ def start_ferretdb(
             cwd=work_dir,
         )
 
-    def wait_ready(proc: ManagedProcess, ports: list[int]) -> None:
-        wait_for_ping("ferretdb", proc, _uri(ports[0]), log_path, timeout)
-
-    proc, (port,) = start_on_free_ports(
-        "ferretdb", ports=1, log_path=log_path, launch=launch, wait_ready=wait_ready, log=log
-    )
-    uri = _uri(port)
-    log(
-        f"ferretdb {ferretdb_version()} ready at {uri} in {time.monotonic() - started:.1f} s "
-        f"(pid {proc.pid}, log {log_path})"
-    )
+    proc, uri, took = start_mongo_wire("ferretdb", launch, _uri, log_path, timeout, log)
+    log(f"ferretdb {ferretdb_version()} ready at {uri} in {took:.1f} s (pid {proc.pid}, log {log_path})")
     return LocalFerretDB(uri, proc, work_dir)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from devstack.cache import Log, build_once, require_tool, run_build_step
 from devstack.errors import DevstackError
 from devstack.procs import ManagedProcess, start_process
-from devstack.startup import start_on_free_ports, wait_for_ping
+from devstack.startup import start_mongo_wire
 
 logger = logging.getLogger(__name__)
 
@@ -163,21 +163,13 @@ def start_secantus(
     config.write_text(CONFIG_TEXT)
     log_path = work_dir / "secantus.log"
     size = cache_mb()
-    started = time.monotonic()
 
     def launch(ports: list[int]) -> ManagedProcess:
         argv = server_argv(binary, ports[0], work_dir / "data", config, size)
         return start_process("secantus", argv, log_path=log_path, cwd=work_dir)
 
-    def wait_ready(proc: ManagedProcess, ports: list[int]) -> None:
-        wait_for_ping("secantus", proc, mongodb_uri(ports[0]), log_path, timeout)
-
-    proc, (port,) = start_on_free_ports(
-        "secantus", ports=1, log_path=log_path, launch=launch, wait_ready=wait_ready, log=log
-    )
-    uri = mongodb_uri(port)
+    proc, uri, took = start_mongo_wire("secantus", launch, mongodb_uri, log_path, timeout, log)
     log(
-        f"secantus {VERSION} ready at {uri} in {time.monotonic() - started:.1f} s "
-        f"(pid {proc.pid}, cache {size} MB, log {log_path})"
+        f"secantus {VERSION} ready at {uri} in {took:.1f} s (pid {proc.pid}, cache {size} MB, log {log_path})"
     )
     return LocalSecantus(uri, proc, work_dir)

@@ -99,3 +99,24 @@ def wait_for_ping(name: str, proc: ManagedProcess, uri: str, log_path: Path, tim
             time.sleep(0.1)
     finally:
         client.close()
+
+
+def start_mongo_wire(
+    name: str,
+    launch: Callable[[list[int]], ManagedProcess],
+    uri_of: Callable[[int], str],
+    log_path: Path,
+    timeout: float,
+    log: Log,
+) -> tuple[ManagedProcess, str, float]:
+    """Start a MongoDB-wire server on a free port (a clash is retried) and wait for `ping`:
+    the process, its URI, and how long it took."""
+    started = time.monotonic()
+
+    def wait_ready(proc: ManagedProcess, ports: list[int]) -> None:
+        wait_for_ping(name, proc, uri_of(ports[0]), log_path, timeout)
+
+    proc, (port,) = start_on_free_ports(
+        name, ports=1, log_path=log_path, launch=launch, wait_ready=wait_ready, log=log
+    )
+    return proc, uri_of(port), time.monotonic() - started

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from types import ModuleType
 
 from projections import jobs as jobs_model
 from projections import titles as titles_model
@@ -40,24 +42,19 @@ class Mode:
 LIVE = Mode()
 
 
-def _jobs(store: MongoStore, mode: Mode) -> Projector:
-    return DocumentFold(
-        store.jobs,
-        jobs_model.doc_id,
-        jobs_model.apply,
-        mode.skip_applied,
-        DocCache() if mode.sole_writer else None,
-    )
+def _document_fold(collection: str, model: ModuleType) -> Callable[[MongoStore, Mode], Projector]:
+    """The projector of a one-document-per-entity read model (`model.doc_id`, `model.apply`)."""
 
+    def projector(store: MongoStore, mode: Mode) -> Projector:
+        return DocumentFold(
+            partial(store.collection, collection),
+            model.doc_id,
+            model.apply,
+            mode.skip_applied,
+            DocCache() if mode.sole_writer else None,
+        )
 
-def _titles(store: MongoStore, mode: Mode) -> Projector:
-    return DocumentFold(
-        store.titles,
-        titles_model.doc_id,
-        titles_model.apply,
-        mode.skip_applied,
-        DocCache() if mode.sole_writer else None,
-    )
+    return projector
 
 
 def _livestream(store: MongoStore, mode: Mode) -> Projector:
@@ -67,8 +64,10 @@ def _livestream(store: MongoStore, mode: Mode) -> Projector:
 PROJECTIONS: dict[str, Projection] = {
     p.name: p
     for p in (
-        Projection("jobs", topics.JOB_EVENTS, (JOBS,), "project-jobs", _jobs),
-        Projection("titles", topics.TITLES, (TITLES,), "project-titles", _titles),
+        Projection("jobs", topics.JOB_EVENTS, (JOBS,), "project-jobs", _document_fold(JOBS, jobs_model)),
+        Projection(
+            "titles", topics.TITLES, (TITLES,), "project-titles", _document_fold(TITLES, titles_model)
+        ),
         # participations are written before the stream document: same order for the aliases
         Projection(
             "livestream",

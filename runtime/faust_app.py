@@ -9,7 +9,7 @@ from typing import Any
 import faust
 
 from streams.consume import RecordMeta
-from streams.kafka import normalize_headers
+from streams.kafka import record_meta
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -70,12 +70,5 @@ def topic_names(settings: Settings) -> TopicNames:
 
 
 def meta_from_faust(message: Any) -> RecordMeta:
-    """RecordMeta from a Faust Message: the one place Faust's record shape is read."""
-    return RecordMeta(
-        topic=message.topic,
-        partition=message.partition,
-        offset=message.offset,
-        key=message.key,
-        headers=normalize_headers(message.headers),
-        timestamp=message.timestamp,
-    )
+    """RecordMeta from a Faust Message (its timestamp is already in seconds)."""
+    return record_meta(message, timestamp_unit=1.0)

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from streams.errors import AppError, ErrorCode, EventDecodeError, UnavailableError
 from streams.events import Envelope, decode
@@ -70,8 +70,42 @@ Rejected = list[tuple[int, AppError]]
 BatchHandler = Callable[[Batch], Awaitable[Rejected]]
 
 
+H = TypeVar("H")
+
+
 @dataclass
-class EnvelopeProcessor:
+class _Processor(Generic[H]):
+    """What both processors share: a name (the consumer in DLQ headers), the handler, and
+    where bad records go."""
+
+    name: str
+    handler: H
+    sink: RecordSink
+    dlq_topic: Callable[[str], str]
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+
+    async def _dead_letter(self, value: bytes | None, meta: RecordMeta, error: AppError) -> None:
+        """Send the original record to its topic's DLQ with headers naming the error."""
+        log.warning(
+            "dead-lettering consumer=%s at=%s code=%s error=%s",
+            self.name,
+            meta.where(),
+            error.code.value,
+            error.message,
+        )
+        try:
+            await self.sink.send_raw(
+                self.dlq_topic(meta.topic),
+                key=meta.key,
+                value=value,
+                headers=dlq_headers(meta, error, self.name),
+            )
+        except Exception as exc:  # noqa: BLE001 - translate at the boundary, keep the cause
+            raise UnavailableError(f"cannot write to the DLQ of {meta.topic}: {exc}") from exc
+
+
+@dataclass
+class EnvelopeProcessor(_Processor[Handler]):
     """Runs one agent's handler over records with the project's error policy.
 
     - undecodable / unknown / invalid records go to `<topic>.dlq` with error headers; the loop
@@ -81,13 +115,8 @@ class EnvelopeProcessor:
       the record is not acknowledged and the worker stops loudly instead of skipping data.
     """
 
-    name: str
-    handler: Handler
-    sink: RecordSink
-    dlq_topic: Callable[[str], str]
     max_attempts: int = 5
     backoff_seconds: float = 0.2
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
     async def process(self, value: bytes | None, meta: RecordMeta) -> None:
         try:
@@ -140,39 +169,9 @@ class EnvelopeProcessor:
                 return
             return
 
-    async def _dead_letter(self, value: bytes | None, meta: RecordMeta, error: AppError) -> None:
-        await dead_letter(self.sink, self.dlq_topic, self.name, value, meta, error)
-
-
-async def dead_letter(
-    sink: RecordSink,
-    dlq_topic: Callable[[str], str],
-    consumer: str,
-    value: bytes | None,
-    meta: RecordMeta,
-    error: AppError,
-) -> None:
-    """Send the original record to its topic's DLQ with headers naming the error."""
-    log.warning(
-        "dead-lettering consumer=%s at=%s code=%s error=%s",
-        consumer,
-        meta.where(),
-        error.code.value,
-        error.message,
-    )
-    try:
-        await sink.send_raw(
-            dlq_topic(meta.topic),
-            key=meta.key,
-            value=value,
-            headers=dlq_headers(meta, error, consumer),
-        )
-    except Exception as exc:  # noqa: BLE001 - translate at the boundary, keep the cause
-        raise UnavailableError(f"cannot write to the DLQ of {meta.topic}: {exc}") from exc
-
 
 @dataclass
-class BatchProcessor:
+class BatchProcessor(_Processor[BatchHandler]):
     """Runs a batch handler (a projection) over records with the project's error policy.
 
     - undecodable / unknown / invalid records go to the DLQ; the rest of the batch is applied;
@@ -185,14 +184,9 @@ class BatchProcessor:
       so one poison record is dead-lettered without losing the others.
     """
 
-    name: str
-    handler: BatchHandler
-    sink: RecordSink
-    dlq_topic: Callable[[str], str]
     retry_seconds: float = 60.0
     backoff_seconds: float = 0.2
     max_backoff_seconds: float = 5.0
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     clock: Callable[[], float] = time.monotonic
 
     async def process(self, records: Sequence[tuple[bytes | None, RecordMeta]]) -> None:
@@ -276,6 +270,3 @@ class BatchProcessor:
                     (index, AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR))
                 )
         return rejected
-
-    async def _dead_letter(self, value: bytes | None, meta: RecordMeta, error: AppError) -> None:
-        await dead_letter(self.sink, self.dlq_topic, self.name, value, meta, error)

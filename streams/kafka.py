@@ -86,15 +86,17 @@ def normalize_headers(headers: Headers) -> tuple[tuple[str, bytes], ...]:
     return tuple((str(k), bytes(v or b"")) for k, v in pairs)
 
 
-def record_meta(record: Any) -> RecordMeta:
-    """RecordMeta of an aiokafka ConsumerRecord (its timestamp is ms; RecordMeta's is s)."""
+def record_meta(record: Any, *, timestamp_unit: float = 1000.0) -> RecordMeta:
+    """RecordMeta of a consumed record: an aiokafka ConsumerRecord (timestamp in ms, the
+    default) or a Faust Message (seconds: `timestamp_unit=1`). RecordMeta's is in seconds."""
+    stamp = record.timestamp
     return RecordMeta(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=record.key,
         headers=normalize_headers(record.headers),
-        timestamp=record.timestamp / 1000.0 if record.timestamp is not None else None,
+        timestamp=stamp / timestamp_unit if stamp is not None else None,
     )
 
 

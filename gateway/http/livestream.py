@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -12,7 +13,7 @@ from gateway.context import CTX, Context
 from gateway.responses import ok, read_json_object
 from projections.queries import get_stream, my_broadcasted, my_watched, whats_live_now
 from streams.errors import ErrorCode, NotFoundError, ValidationError
-from streams.events.livestream import StreamEnded, StreamStarted
+from streams.events.livestream import StreamEnded, StreamStarted, StreamView
 from streams.livestream import commands
 
 # A command answers with the fresh DTO once the read model shows it, or a 202 with the id if it
@@ -68,34 +69,33 @@ async def create(request: web.Request) -> web.Response:
     return ok(dto, status=201, request=request)
 
 
-async def start(request: web.Request) -> web.Response:
-    ctx = request.app[CTX]
-    user = _user(ctx, request)
-    live_stream_id = _path_id(request)
-    dto = await service.transition(
-        ctx,
-        user,
-        live_stream_id,
-        commands.check_start,
-        lambda sid, now: StreamStarted(live_stream_id=sid, started_at=now),
-        lambda view: view.started_at is not None,
-    )
-    return _accepted(request, live_stream_id) if dto is None else ok(dto, request=request)
+def _transition(
+    check: Callable[[StreamView | None, str, str], object],
+    event: service.PayloadFor,
+    done: Callable[[StreamView], bool],
+) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """The handler of a creator-only lifecycle step: 200 with the DTO once projected, else 202."""
+
+    async def handle(request: web.Request) -> web.Response:
+        ctx = request.app[CTX]
+        user = _user(ctx, request)
+        live_stream_id = _path_id(request)
+        dto = await service.transition(ctx, user, live_stream_id, check, event, done)
+        return _accepted(request, live_stream_id) if dto is None else ok(dto, request=request)
+
+    return handle
 
 
-async def end(request: web.Request) -> web.Response:
-    ctx = request.app[CTX]
-    user = _user(ctx, request)
-    live_stream_id = _path_id(request)
-    dto = await service.transition(
-        ctx,
-        user,
-        live_stream_id,
-        commands.check_end,
-        lambda sid, now: StreamEnded(live_stream_id=sid, ended_at=now),
-        lambda view: view.ended_at is not None,
-    )
-    return _accepted(request, live_stream_id) if dto is None else ok(dto, request=request)
+start = _transition(
+    commands.check_start,
+    lambda sid, now: StreamStarted(live_stream_id=sid, started_at=now),
+    lambda view: view.started_at is not None,
+)
+end = _transition(
+    commands.check_end,
+    lambda sid, now: StreamEnded(live_stream_id=sid, ended_at=now),
+    lambda view: view.ended_at is not None,
+)
 
 
 async def delete(request: web.Request) -> web.Response:

@@ -266,23 +266,40 @@ def _creator_only(stream: StreamView, user_id: str, live_stream_id: str, action:
 
 
 def check_start(stream: StreamView | None, user_id: str, live_stream_id: str) -> None:
-    found = _usable(stream, live_stream_id, "start")
-    _creator_only(found, user_id, live_stream_id, "start")
-    if found.status not in STARTABLE:
-        raise ConflictError(
-            f"live stream {live_stream_id} is {found.status}: only a created or "
-            "scheduled stream can be started"
-        )
+    _check_step(
+        stream,
+        user_id,
+        live_stream_id,
+        "start",
+        STARTABLE,
+        "only a created or scheduled stream can be started",
+    )
 
 
 def check_end(stream: StreamView | None, user_id: str, live_stream_id: str) -> None:
-    found = _usable(stream, live_stream_id, "end")
-    _creator_only(found, user_id, live_stream_id, "end")
-    if found.status is not StreamStatus.LIVE:
-        raise ConflictError(
-            f"live stream {live_stream_id} is {found.status}: only a live stream can be "
-            "ended (delete a stream that never went live)"
-        )
+    _check_step(
+        stream,
+        user_id,
+        live_stream_id,
+        "end",
+        frozenset({StreamStatus.LIVE}),
+        "only a live stream can be ended (delete a stream that never went live)",
+    )
+
+
+def _check_step(
+    stream: StreamView | None,
+    user_id: str,
+    live_stream_id: str,
+    action: str,
+    allowed: frozenset[StreamStatus],
+    rule: str,
+) -> None:
+    """A creator-only lifecycle step, allowed from the statuses in `allowed`."""
+    found = _usable(stream, live_stream_id, action)
+    _creator_only(found, user_id, live_stream_id, action)
+    if found.status not in allowed:
+        raise ConflictError(f"live stream {live_stream_id} is {found.status}: {rule}")
 
 
 def check_delete(stream: StreamView | None, user_id: str, live_stream_id: str) -> None:
