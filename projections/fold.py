@@ -26,7 +26,7 @@ from typing import Any
 
 from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from projections.store import Doc, mongo_errors, translate
 from streams.consume import Batch, RecordMeta, Rejected
@@ -46,32 +46,31 @@ def position_of(meta: RecordMeta) -> Doc:
     return {"topic": meta.topic, "partition": meta.partition, "offset": meta.offset}
 
 
-def applied(doc: Doc | None, meta: RecordMeta) -> bool:
-    """True when `doc` already reflects the record at `meta` (same partition, offset at or
-    past it). Documents written before positions named their topic count as this topic's."""
+def _position_in_partition(doc: Doc | None, meta: RecordMeta) -> int | None:
+    """The offset `doc` has applied up to in `meta`'s partition, or None (never, or another
+    partition). Documents written before positions named their topic count as this topic's."""
     pos = doc.get(POSITION) if doc is not None else None
     if not isinstance(pos, dict):
-        return False
-    return (
-        pos.get("topic", meta.topic) == meta.topic
-        and pos.get("partition") == meta.partition
-        and int(pos.get("offset", -1)) >= meta.offset
-    )
+        return None
+    if pos.get("topic", meta.topic) != meta.topic or pos.get("partition") != meta.partition:
+        return None
+    return int(pos.get("offset", -1))
+
+
+def applied(doc: Doc | None, meta: RecordMeta) -> bool:
+    """True when `doc` already reflects the record at `meta`."""
+    offset = _position_in_partition(doc, meta)
+    return offset is not None and offset >= meta.offset
 
 
 def advance(doc: Doc | None, meta: RecordMeta) -> Doc:
     """The position after applying `meta` to `doc`: never moves back within a partition (a
     catch-up may re-apply an earlier record, see `skip_applied`)."""
-    new = position_of(meta)
-    old = doc.get(POSITION) if doc is not None else None
-    if (
-        isinstance(old, dict)
-        and old.get("topic", meta.topic) == meta.topic
-        and old.get("partition") == meta.partition
-        and int(old.get("offset", -1)) > meta.offset
-    ):
-        new["offset"] = int(old["offset"])
-    return new
+    offset = _position_in_partition(doc, meta)
+    position = position_of(meta)
+    if offset is not None and offset > meta.offset:
+        position["offset"] = offset
+    return position
 
 
 def reject(rejected: Rejected, index: int, event: Envelope, exc: Exception) -> None:
@@ -144,9 +143,6 @@ class Documents:
         self.current[key] = doc
         self.dirty[key] = None
 
-    def changed(self) -> list[Doc]:
-        return [d for k in self.dirty if (d := self.current[k]) is not None]
-
     async def write(self) -> int:
         """One bulk write of every changed document (compare-and-set on `position`)."""
         ops: list[Any] = []
@@ -168,17 +164,13 @@ class Documents:
             # Each document appears once, so order does not matter; unordered lets the server
             # go on past a conflict (the batch is refolded anyway) and is faster.
             result = await self.collection.bulk_write(ops, ordered=False)
-        except (BulkWriteError, DuplicateKeyError) as exc:
-            self._forget()
+        except BaseException as exc:
+            self._forget()  # what was written is unknown now
+            if not isinstance(exc, PyMongoError):
+                raise
             if _duplicate_key(exc):
                 raise WriteConflictError(f"{what}: a document appeared concurrently") from exc
             raise translate(exc, what) from exc
-        except PyMongoError as exc:
-            self._forget()
-            raise translate(exc, what) from exc
-        except BaseException:
-            self._forget()
-            raise
         if result.matched_count < replaces:
             self._forget()
             raise WriteConflictError(
