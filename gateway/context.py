@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -11,16 +10,12 @@ from aiohttp import web
 from gateway.auth import ApiKeys, TokenVerifier
 from gateway.eventlog import EventLog
 from projections.queries import MongoStore
-from streams.events.envelope import Clock, IdFactory, new_id
+from streams.events.envelope import Clock, IdFactory, new_id, utc_now
 from streams.settings import Settings
 from streams.topics import TopicNames
 
 if TYPE_CHECKING:
     from gateway.realtime.jobs import JobFanout
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -31,13 +26,14 @@ class Context:
     topics: TopicNames
     api_keys: ApiKeys
     tokens: TokenVerifier
-    clock: Clock = _utc_now
+    clock: Clock = utc_now
     ids: IdFactory = new_id
     jobs: JobFanout | None = field(default=None)
 
     @property
     def job_fanout(self) -> JobFanout:
-        assert self.jobs is not None  # noqa: S101 - set during app start-up
+        if self.jobs is None:  # set during app start-up; a request before it is a wiring bug
+            raise RuntimeError("the job fan-out is not started")
         return self.jobs
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from streams.errors import AppError, ErrorCode, ValidationError
 from streams.events import format_time
+from streams.events.envelope import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def _default(value: Any) -> Any:
 def _now(request: web.Request | None) -> datetime:
     if request is not None and CLOCK_KEY in request.app:
         return request.app[CLOCK_KEY]()
-    return datetime.now(UTC)
+    return utc_now()
 
 
 def ok(data: Any, *, status: int = 200, request: web.Request | None = None) -> web.Response:

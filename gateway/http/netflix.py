@@ -99,7 +99,8 @@ async def getinfo(request: web.Request) -> web.Response:
         raise ScrapeError(
             data.error.message, code=ErrorCode(data.error.code) if known else None, details={"jobId": job_id}
         )
-    assert isinstance(data, JobCompleted)  # noqa: S101
+    if not isinstance(data, JobCompleted):  # the terminal event is completed or failed
+        raise TypeError(f"job {job_id} ended with {type(data).__name__}")
     return ok(
         {"jobId": job_id, "source": data.source, **data.data.model_dump(mode="json", by_alias=True)},
         request=request,

@@ -81,8 +81,10 @@ class JobFanout:
             if job is not None:
                 emits = [e for ev in job.ordered() for e in emits_for(ev)]
                 status = job.status
-            else:
-                assert doc is not None  # noqa: S101 - a job unknown to the log was read above
+            else:  # never seen here (read above), or evicted since: the read model has it
+                doc = doc if doc is not None else await get_job(self.store, job_id)
+                if doc is None:
+                    raise AppError(f"job {job_id} does not exist", code=ErrorCode.JOB_NOT_FOUND)
                 emits = emits_from_document(doc)
                 status = doc.get("status", JobStatus.PENDING.value)
                 self.jobs.mark_delivered(job_id, (s["sequence"] for s in doc.get("steps", [])))

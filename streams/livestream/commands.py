@@ -66,9 +66,8 @@ def is_object_id(value: object) -> bool:
 
 
 def parse_object_id(value: object, name: str) -> str:
-    if not is_object_id(value):
+    if not isinstance(value, str) or not is_object_id(value):
         raise ValidationError(f"{name} must be a 24-hex id")
-    assert isinstance(value, str)  # noqa: S101 - is_object_id checked it
     return value.lower()
 
 
@@ -225,7 +224,8 @@ def validate_create(
         p.add("recording", "must be true or false")
         recording = False
     p.raise_if_any("live stream")
-    assert title is not None and channel is not None and stream_type is not None  # noqa: S101
+    if title is None or channel is None or stream_type is None:  # raise_if_any reported them
+        raise ValidationError("title, channelName and liveStreamType are required")
     return StreamCreated(
         live_stream_id=live_stream_id,
         title=title,
