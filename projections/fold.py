@@ -29,7 +29,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from projections.store import Doc, mongo_errors, translate
-from streams.consume import Batch, RecordMeta, Rejected
+from streams.consume import Batch, RecordMeta, Rejected, RejectSink
 from streams.errors import AppError, ErrorCode, WriteConflictError
 from streams.events import Envelope
 
@@ -39,7 +39,7 @@ POSITION = "position"
 DUPLICATE_KEY = 11000
 
 Apply = Callable[[Doc | None, Envelope], Doc | None]
-Projector = Callable[[Batch], Awaitable[Rejected]]
+Projector = Callable[[Batch, RejectSink], Awaitable[None]]
 
 
 def position_of(meta: RecordMeta) -> Doc:
@@ -213,7 +213,7 @@ class DocumentFold:
     skip_applied: bool = True
     cache: DocCache | None = None
 
-    async def __call__(self, batch: Batch) -> Rejected:
+    async def __call__(self, batch: Batch, rejects: RejectSink) -> None:
         rejected: Rejected = []
         keyed: list[tuple[int, str, Envelope, RecordMeta]] = []
         for index, (event, meta) in enumerate(batch):
@@ -225,7 +225,8 @@ class DocumentFold:
             if key is not None:
                 keyed.append((index, key, event, meta))
         if not keyed:
-            return rejected
+            await rejects(rejected)
+            return
         docs = Documents(await self.collection(), self.cache)
         await docs.load(key for _, key, _, _ in keyed)
         for index, key, event, meta in keyed:
@@ -240,5 +241,5 @@ class DocumentFold:
             if new is None or new == state:
                 continue
             docs.put(key, {**new, "_id": key, POSITION: advance(state, meta)})
+        await rejects(rejected)  # before the write: see streams.consume.RejectSink
         await docs.write()
-        return rejected

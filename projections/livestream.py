@@ -20,7 +20,7 @@ from projections import livestream_history as history
 from projections import livestream_streams as streams
 from projections.fold import POSITION, Documents, advance, applied, reject
 from projections.store import Doc, MongoStore, mongo_errors
-from streams.consume import Batch, RecordMeta, Rejected
+from streams.consume import Batch, RecordMeta, Rejected, RejectSink
 from streams.errors import AppError, ErrorCode
 from streams.events import Envelope
 
@@ -98,7 +98,7 @@ class LivestreamFold:
     store: MongoStore
     skip_applied: bool = True
 
-    async def __call__(self, batch: Batch) -> Rejected:
+    async def __call__(self, batch: Batch, rejects: RejectSink) -> None:
         rejected: Rejected = []
         items: list[tuple[int, str, str | None, Envelope, RecordMeta]] = []
         for index, (event, meta) in enumerate(batch):
@@ -110,7 +110,8 @@ class LivestreamFold:
             if live_stream_id is not None:
                 items.append((index, live_stream_id, participation_id(event), event, meta))
         if not items:
-            return rejected
+            await rejects(rejected)
+            return
         streams = Documents(await self.store.streams())
         history = Documents(await self.store.history())
         await streams.load(sid for _, sid, _, _, _ in items)
@@ -145,6 +146,7 @@ class LivestreamFold:
             if facts is not None and any(doc.get(k) != v for k, v in facts.items()):
                 history.put(key, {**doc, **facts})
         stale = await _stale_streams(history, synced) if synced else []
+        await rejects(rejected)  # before the writes: see streams.consume.RejectSink
         await history.write()
         if stale:
             coll = history.collection
@@ -154,7 +156,6 @@ class LivestreamFold:
                     ordered=True,
                 )
         await streams.write()
-        return rejected
 
 
 async def _stale_streams(history: Documents, synced: dict[str, Doc]) -> list[str]:

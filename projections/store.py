@@ -14,6 +14,7 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
+    BulkWriteError,
     ConnectionFailure,
     OperationFailure,
     PyMongoError,
@@ -64,11 +65,45 @@ INDEXES: dict[str, list[IndexSpec]] = {
 }
 
 
+# Server codes that mean "not now" rather than "never": shutting down, stepping down, not
+# primary, interrupted, timed out, host unreachable, write concern not satisfied.
+TRANSIENT_CODES = frozenset(
+    {
+        6,
+        7,
+        50,
+        64,
+        89,
+        91,
+        189,
+        262,
+        9001,
+        10107,
+        11600,
+        11601,
+        11602,
+        13435,
+        13436,
+    }
+)
+
+
+def _transient(exc: PyMongoError) -> bool:
+    if exc.has_error_label("RetryableWriteError") or exc.has_error_label("TransientTransactionError"):
+        return True
+    if isinstance(exc, BulkWriteError):
+        details = exc.details or {}
+        inner = [e.get("code") for e in details.get("writeErrors", [])]
+        return bool(details.get("writeConcernErrors")) or any(c in TRANSIENT_CODES for c in inner)
+    return isinstance(exc, OperationFailure) and exc.code in TRANSIENT_CODES
+
+
 def translate(exc: PyMongoError, what: str) -> AppError:
-    """pymongo's exceptions become ours here: unreachable -> UNAVAILABLE (retryable)."""
+    """pymongo's exceptions become ours here: unreachable or not-now -> UNAVAILABLE (retried
+    by the consumers); anything else is an internal error."""
     if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError):
         return UnavailableError(f"database unavailable during {what}: {exc}")
-    if isinstance(exc, OperationFailure) and exc.code in (89, 91, 189, 10107, 11600, 11602, 13435):
+    if _transient(exc):
         return UnavailableError(f"database not ready during {what}: {exc}")
     return AppError(f"database error during {what}: {exc}", code=ErrorCode.INTERNAL_ERROR)
 

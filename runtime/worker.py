@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -106,14 +105,13 @@ def _crash_hook(name: str) -> Callable[[], None]:
     return after_write
 
 
-def _stop_without_ack(name: str, why: object, code: int = 70) -> NoReturn:
-    """A projection batch that was not written whole must never be acknowledged. Faust acks a
-    buffered batch when its generator closes and commits acked offsets while stopping, so the
-    only safe stop is to end the process here: the batch is redelivered after a restart, and
-    what of it was written is skipped by position."""
+def _stop_without_ack(name: str, why: object) -> NoReturn:
+    """A projection batch that could not be written: end the process at once, loudly, so that
+    nothing of Faust's stopping sequence can commit past it. It is redelivered after a restart,
+    and what of it was written is skipped by position."""
     log.critical("agent %s: %s; exiting without acknowledging its batch", name, why)
     logging.shutdown()
-    os._exit(code)
+    os._exit(70)
 
 
 def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHandler) -> None:
@@ -128,20 +126,22 @@ def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHa
     after_write = _crash_hook(name)
 
     async def agent(stream: Any) -> AsyncIterator[None]:
-        # take_events acknowledges the batch when the loop body returns: after the write.
         async for events in stream.take_events(
             settings.projection_batch_max, within=settings.projection_batch_seconds
         ):
+            # take_events acks the batch when its generator moves on *or is closed*, and Faust
+            # closes it from another task while stopping, possibly mid-write. Holding one more
+            # reference per message makes that ack a no-op until we drop ours after the write.
+            for event in events:
+                event.message.incref()
             records = [(event.value, meta_from_faust(event.message)) for event in events]
             try:
                 await processor.process(records)
-            except asyncio.CancelledError:
-                # Stopping in the middle of a write: closing take_events would ack (and the
-                # stop commit) a batch that is only partly written.
-                _stop_without_ack(name, "stopped in the middle of a batch", code=0)
             except Exception as exc:  # noqa: BLE001 - retries are spent: stop, never ack
                 _stop_without_ack(name, exc)
             after_write()
+            for event in events:
+                event.message.decref()  # written: take_events' own ack now commits them
             yield None
 
     app.agent(raw_topic(app, topic), name=name)(agent)

@@ -67,7 +67,11 @@ Handler = Callable[[Envelope, RecordMeta], Awaitable[None]]
 Batch = Sequence[tuple[Envelope, RecordMeta]]
 # Events of a batch that cannot be applied: (index in the batch, why). They are dead-lettered.
 Rejected = list[tuple[int, AppError]]
-BatchHandler = Callable[[Batch], Awaitable[Rejected]]
+# Where a batch handler sends what it rejects: it must await it after folding and before it
+# writes, so a rejected event is in the DLQ before anything after it in its partition is written
+# (a redelivery skips an event below a document's position and would never reject it again).
+RejectSink = Callable[[Rejected], Awaitable[None]]
+BatchHandler = Callable[[Batch, RejectSink], Awaitable[None]]
 
 
 H = TypeVar("H")
@@ -199,24 +203,33 @@ class BatchProcessor(_Processor[BatchHandler]):
         if not decoded:
             return
         try:
-            rejected = await self._with_retries(decoded)
+            await self._with_retries(decoded)
         except AppError as exc:
             if exc.retryable:
                 raise
-            rejected = await self._one_by_one(decoded, exc)
+            await self._one_by_one(decoded, exc)
         except Exception as exc:  # noqa: BLE001 - isolate the record that breaks the batch
-            rejected = await self._one_by_one(decoded, exc)
-        for index, error in rejected:
-            _, meta, value = decoded[index]
-            await self._dead_letter(value, meta, error)
+            await self._one_by_one(decoded, exc)
 
-    async def _with_retries(self, decoded: list[tuple[Envelope, RecordMeta, bytes | None]]) -> Rejected:
+    def _rejects(self, decoded: list[tuple[Envelope, RecordMeta, bytes | None]]) -> RejectSink:
+        async def dead_letter(rejected: Rejected) -> None:
+            for index, error in rejected:
+                _, meta, value = decoded[index]
+                await self._dead_letter(value, meta, error)
+
+        return dead_letter
+
+    async def _with_retries(self, decoded: list[tuple[Envelope, RecordMeta, bytes | None]]) -> None:
+        """The handler over the whole batch; a retry may dead-letter a rejected event again (a
+        duplicate in the DLQ, never a loss)."""
         batch = [(event, meta) for event, meta, _ in decoded]
+        rejects = self._rejects(decoded)
         deadline = self.clock() + self.retry_seconds
         attempt = 1
         while True:
             try:
-                return await self.handler(batch)
+                await self.handler(batch, rejects)
+                return
             except AppError as exc:
                 if not exc.retryable:
                     raise
@@ -248,25 +261,22 @@ class BatchProcessor(_Processor[BatchHandler]):
 
     async def _one_by_one(
         self, decoded: list[tuple[Envelope, RecordMeta, bytes | None]], cause: Exception
-    ) -> Rejected:
+    ) -> None:
         log.warning(
             "batch failed consumer=%s error=%r: applying its %d records one by one",
             self.name,
             cause,
             len(decoded),
         )
-        rejected: Rejected = []
-        for index, item in enumerate(decoded):
+        for item in decoded:
+            _, meta, value = item
             try:
-                for _, error in await self._with_retries([item]):
-                    rejected.append((index, error))
+                await self._with_retries([item])
             except AppError as exc:
                 if exc.retryable:
                     raise
-                rejected.append((index, exc))
+                await self._dead_letter(value, meta, exc)
             except Exception as exc:  # noqa: BLE001 - this record is the poison one
-                log.exception("handler failed consumer=%s at=%s", self.name, item[1].where())
-                rejected.append(
-                    (index, AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR))
-                )
-        return rejected
+                log.exception("handler failed consumer=%s at=%s", self.name, meta.where())
+                error = AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR)
+                await self._dead_letter(value, meta, error)

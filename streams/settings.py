@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ def _number(kind: Callable[[str], Any], minimum: float) -> Callable[[str, str], 
         except ValueError:
             what = "an integer" if kind is int else "a number"
             raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
-        if value < minimum:
-            raise SettingsError(f"{name} must be >= {minimum:g}, got {value}")
+        if not math.isfinite(value) or value < minimum:
+            raise SettingsError(f"{name} must be a finite number >= {minimum:g}, got {raw!r}")
         return value
 
     return parse

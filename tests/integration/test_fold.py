@@ -12,7 +12,7 @@ from projections import jobs
 from projections.fold import POSITION, DocCache, DocumentFold
 from projections.store import MongoStore
 from streams.consume import BatchProcessor, RecordMeta
-from streams.errors import WriteConflictError
+from streams.errors import UnavailableError, WriteConflictError
 from streams.events import encode, new_event
 from streams.events.netflix import JobCompleted, JobCreated, JobProgress, JobStatus, JobStep, TitleData
 
@@ -79,6 +79,10 @@ def pure_fold(events: list) -> dict[str, dict]:
     return docs
 
 
+async def must_not_reject(rejected: list) -> None:
+    assert rejected == []
+
+
 def without_position(docs: list[dict]) -> dict[str, dict]:
     return {d["_id"]: {k: v for k, v in d.items() if k != POSITION} for d in docs}
 
@@ -101,7 +105,7 @@ async def test_batches_of_any_size_give_the_pure_fold(
     )
     batch = metas(events)
     for i in range(0, len(batch), size):
-        assert await fold(batch[i : i + size]) == []
+        await fold(batch[i : i + size], must_not_reject)
     docs = await all_docs(store, "jobs_x")
     assert without_position(docs) == pure_fold(events)
     last = {}
@@ -120,16 +124,16 @@ async def test_a_redelivered_batch_is_applied_exactly_once(store: MongoStore) ->
     events = job_log(5)[:20]
     batch = metas(events)
     fold = DocumentFold(lambda: store.collection("counts"), jobs.doc_id, counting)
-    await fold(batch[:12])
-    await fold(batch[4:20])  # a crash after the first write: redelivered from offset 4
-    await fold(batch)  # and the whole log again
+    await fold(batch[:12], must_not_reject)
+    await fold(batch[4:20], must_not_reject)  # a crash after the first write: redelivered from offset 4
+    await fold(batch, must_not_reject)  # and the whole log again
     counts = {d["_id"]: d["count"] for d in await all_docs(store, "counts")}
     expected: dict[str, int] = {}
     for e in events:
         expected[e.key] = expected.get(e.key, 0) + 1
     assert counts == expected
     # The same records from another partition are different records: applied again.
-    await fold(metas(events, partition=1))
+    await fold(metas(events, partition=1), must_not_reject)
     counts = {d["_id"]: d["count"] for d in await all_docs(store, "counts")}
     assert counts == {k: 2 * v for k, v in expected.items()}
 
@@ -139,13 +143,13 @@ async def test_a_concurrent_writer_is_detected_not_overwritten(store: MongoStore
     batch = metas(events)
     stale = DocumentFold(lambda: store.collection("cas"), jobs.doc_id, counting, cache=DocCache())
     other = DocumentFold(lambda: store.collection("cas"), jobs.doc_id, counting)
-    await stale(batch[:1])
-    await other(batch[1:2])  # written behind the cache's back (a rebalance overlap)
+    await stale(batch[:1], must_not_reject)
+    await other(batch[1:2], must_not_reject)  # written behind the cache's back (a rebalance overlap)
     with pytest.raises(WriteConflictError, match="concurrently") as conflict:
-        await stale(batch[2:3])
+        await stale(batch[2:3], must_not_reject)
     assert conflict.value.retryable  # BatchProcessor refolds the batch
     # after the conflict the cache is dropped: a retry reads the truth and applies once
-    await stale(batch[2:3])
+    await stale(batch[2:3], must_not_reject)
     (doc,) = await all_docs(store, "cas")
     assert doc["count"] == 3 and doc[POSITION]["offset"] == 2
 
@@ -188,3 +192,60 @@ async def test_a_poison_record_is_dead_lettered_and_the_rest_of_its_batch_writte
     ]
     expected = pure_fold([e for e in events if e.id != poison])
     assert without_position(await all_docs(store, "picky")) == expected
+
+
+class BrokenSink:
+    """A DLQ that cannot be written (the broker is away)."""
+
+    async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers) -> None:
+        raise ConnectionError("broker away")
+
+
+async def test_nothing_is_written_before_the_batch_rejects_are_dead_lettered(
+    store: MongoStore,
+) -> None:
+    # Were the batch written first, a later event of the same job would move its position past
+    # the rejected one, and the redelivery would skip it: never applied, never dead-lettered.
+    events = job_log(1)[:4]
+    poison = events[1].id
+
+    def picky(state: dict | None, event) -> dict | None:
+        if event.id == poison:
+            raise ValueError("cannot fold this one")
+        return jobs.apply(state, event)
+
+    fold = DocumentFold(lambda: store.collection("order"), jobs.doc_id, picky)
+    records = [(encode(e), m) for e, m in metas(events)]
+    broken = BatchProcessor("test", fold, BrokenSink(), lambda t: t + ".dlq", retry_seconds=0)
+    with pytest.raises(UnavailableError, match="DLQ"):
+        await broken.process(records)
+    assert await all_docs(store, "order") == []
+    sink = CollectingSink()  # the redelivery, once the DLQ is back
+    await BatchProcessor("test", fold, sink, lambda t: t + ".dlq").process(records)
+    assert [h["x-original-offset"] for _, _, h in sink.records] == ["1"]
+    assert without_position(await all_docs(store, "order")) == pure_fold(
+        [e for e in events if e.id != poison]
+    )
+
+
+async def test_documents_written_before_positions_named_a_topic_are_folded_on(
+    store: MongoStore,
+) -> None:
+    # Read models written by earlier versions: no position at all (history documents), or
+    # {partition, offset} without a topic. The compare-and-set must match them on every server.
+    events = job_log(2)
+    coll = await store.collection("legacy")
+    await coll.insert_many(
+        [
+            {"_id": "job-0", "count": 10},
+            {"_id": "job-1", "count": 20, POSITION: {"partition": 0, "offset": 2}},
+        ]
+    )
+    fold = DocumentFold(lambda: store.collection("legacy"), jobs.doc_id, counting)
+    batch = [(e, m) for e, m in metas(events) if m.offset >= 2]
+    await fold(batch, must_not_reject)
+    docs = {d["_id"]: d for d in await all_docs(store, "legacy")}
+    # job-0 had no position: every event applies; job-1 was at offset 2: only later ones do
+    assert docs["job-0"]["count"] == 10 + sum(1 for e, _ in batch if e.key == "job-0")
+    assert docs["job-1"]["count"] == 20 + sum(1 for e, m in batch if e.key == "job-1" and m.offset > 2)
+    assert all(d[POSITION]["topic"] == "t" for d in docs.values())

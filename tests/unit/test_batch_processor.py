@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.consume import Batch, BatchProcessor, RecordMeta, Rejected
+from streams.consume import Batch, BatchProcessor, RecordMeta, RejectSink
 from streams.errors import AppError, ErrorCode, UnavailableError
 from tests.unit.test_events import FIXTURES
 
@@ -27,11 +27,10 @@ class FlakyHandler:
         self.failures = failures
         self.calls: list[list[str]] = []
 
-    async def __call__(self, batch: Batch) -> Rejected:
+    async def __call__(self, batch: Batch, rejects: RejectSink) -> None:
         self.calls.append([event.id for event, _ in batch])
         if len(self.calls) <= self.failures:
             raise UnavailableError("database unavailable")
-        return []
 
 
 def records(n: int) -> list[tuple[bytes | None, RecordMeta]]:
@@ -96,8 +95,8 @@ async def test_an_outage_longer_than_the_budget_raises_for_the_caller_not_to_ack
 async def test_rejected_events_and_undecodable_records_are_dead_lettered() -> None:
     rows = records(3)
 
-    async def handler(batch: Batch) -> Rejected:
-        return [(1, AppError("no", code=ErrorCode.INVALID_EVENT))]
+    async def handler(batch: Batch, rejects: RejectSink) -> None:
+        await rejects([(1, AppError("no", code=ErrorCode.INVALID_EVENT))])
 
     sink = Sink()
     processor = BatchProcessor("p", handler, sink, lambda t: t + ".dlq")

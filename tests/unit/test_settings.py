@@ -46,6 +46,8 @@ def test_every_field_has_its_variable() -> None:
         {"PORT": "x"},
         {"TOPIC_PARTITIONS": "0"},
         {"PROJECTION_BATCH_SECONDS": "0"},
+        {"PROJECTION_RETRY_SECONDS": "nan"},
+        {"CACHE_TTL_SECONDS": "inf"},
         {"CACHE_TTL_SECONDS": "-1"},
         {"JWT_PUBLIC_KEY_FILE": "/nonexistent/key.pem"},
     ],
