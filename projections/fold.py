@@ -113,6 +113,9 @@ class Documents:
 
     collection: AsyncCollection[Doc]
     cache: DocCache | None = None
+    # What a replace must find unchanged (compare-and-set): the position, and any field that
+    # another write may change without moving it (the live-stream facts copied by update_many).
+    cas: tuple[str, ...] = (POSITION,)
     base: dict[str, Doc | None] = field(default_factory=dict)  # as stored before this batch
     current: dict[str, Doc | None] = field(default_factory=dict)
     dirty: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
@@ -155,7 +158,7 @@ class Documents:
             if base is None:
                 ops.append(InsertOne(doc))
             else:
-                ops.append(ReplaceOne({"_id": key, POSITION: base.get(POSITION)}, doc))
+                ops.append(ReplaceOne({"_id": key, **{f: base.get(f) for f in self.cas}}, doc))
                 replaces += 1
         if not ops:
             return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pymongo import UpdateMany
+from pymongo.asynchronous.collection import AsyncCollection
 
 from projections import livestream_history as history
 from projections import livestream_streams as streams
@@ -112,14 +113,14 @@ class LivestreamFold:
         if not items:
             await rejects(rejected)
             return
-        streams = Documents(await self.store.streams())
-        history = Documents(await self.store.history())
-        await streams.load(sid for _, sid, _, _, _ in items)
-        await history.load(pid for _, _, pid, _, _ in items if pid is not None)
+        stream_docs = Documents(await self.store.streams())
+        part_docs = Documents(await self.store.history(), cas=(POSITION, *history.FACTS_CAS))
+        await stream_docs.load(sid for _, sid, _, _, _ in items)
+        await part_docs.load(pid for _, _, pid, _, _ in items if pid is not None)
         synced: dict[str, Doc] = {}
         for index, sid, pid, event, meta in items:
-            stream_state = streams.get(sid)
-            part_state = history.get(pid) if pid is not None else None
+            stream_state = stream_docs.get(sid)
+            part_state = part_docs.get(pid) if pid is not None else None
             stream_done = self.skip_applied and applied(stream_state, meta)
             part_done = pid is None or (self.skip_applied and applied(part_state, meta))
             if stream_done and part_done:
@@ -132,43 +133,53 @@ class LivestreamFold:
             if todo is None:
                 continue
             if pid is not None and todo.participation is not None and not part_done:
-                history.put(pid, {**todo.participation, POSITION: advance(part_state, meta)})
+                part_docs.put(pid, {**todo.participation, POSITION: advance(part_state, meta)})
             if stream_done:
                 continue
             if todo.sync is not None:
                 synced[sid] = todo.sync
             if todo.stream is not None:
-                streams.put(sid, {**todo.stream, POSITION: advance(stream_state, meta)})
-        for key, doc in list(history.current.items()):  # the batch's own: final facts now
+                stream_docs.put(sid, {**todo.stream, POSITION: advance(stream_state, meta)})
+        for key, doc in list(part_docs.current.items()):  # the batch's own: final facts now
             if doc is None:
                 continue
             facts = synced.get(doc["liveStreamId"])
-            if facts is not None and any(doc.get(k) != v for k, v in facts.items()):
-                history.put(key, {**doc, **facts})
-        stale = await _stale_streams(history, synced) if synced else []
+            if facts is None:
+                continue
+            joined = history.joined_facts(doc, facts)
+            if any(doc.get(k) != v for k, v in joined.items()):
+                part_docs.put(key, {**doc, **joined})
+        stale = await _stale_streams(part_docs, synced) if synced else []
         await rejects(rejected)  # before the writes: see streams.consume.RejectSink
-        await history.write()
-        if stale:
-            coll = history.collection
-            async with mongo_errors(f"write {coll.name}"):
-                await coll.bulk_write(
-                    [UpdateMany({"liveStreamId": sid}, {"$set": synced[sid]}) for sid in stale],
-                    ordered=True,
-                )
-        await streams.write()
+        await part_docs.write()
+        await copy_facts(part_docs.collection, {sid: synced[sid] for sid in stale})
+        await stream_docs.write()
 
 
-async def _stale_streams(history: Documents, synced: dict[str, Doc]) -> list[str]:
+async def copy_facts(coll: AsyncCollection[Doc], facts_by_stream: dict[str, Doc]) -> None:
+    """One ordered bulk write of the monotone fact copies of these streams."""
+    ops = [
+        UpdateMany(where, update)
+        for sid, facts in facts_by_stream.items()
+        for where, update in history.fact_copies(sid, facts)
+    ]
+    if not ops:
+        return
+    async with mongo_errors(f"write {coll.name}"):
+        await coll.bulk_write(ops, ordered=True)
+
+
+async def _stale_streams(part_docs: Documents, synced: dict[str, Doc]) -> list[str]:
     """The streams among `synced` with a stored participation outside this batch whose facts
     differ (one indexed query, small projection): only those need an `update_many`. Most
     streams end in the batch that folded their joins, whose documents carry the facts already."""
-    coll = history.collection
+    coll = part_docs.collection
     fields = {"liveStreamId": 1, **{k: 1 for facts in synced.values() for k in facts}}
     stale: dict[str, None] = {}
     async with mongo_errors(f"read {coll.name}"):
         async for doc in coll.find({"liveStreamId": {"$in": list(synced)}}, fields):
             sid = doc["liveStreamId"]
-            if sid in stale or doc["_id"] in history.current:
+            if sid in stale or doc["_id"] in part_docs.current:
                 continue
             if any(doc.get(k) != v for k, v in synced[sid].items()):
                 stale[sid] = None

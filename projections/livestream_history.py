@@ -20,6 +20,9 @@ BROADCASTED = "broadcasted"
 WATCHED = "watched"
 # Events after which every participation of the stream gets the stream's facts again.
 FACT_EVENTS = frozenset({"stream.ended", "stream.deleted"})
+# The copied facts another write may change without moving a participation's position: a
+# replace of a participation must find them as it read them (see projections.fold.Documents).
+FACTS_CAS = ("endedAt", "deleted")
 
 
 def history_id(user_id: str, live_stream_id: str) -> str:
@@ -67,6 +70,31 @@ def facts(stream: Doc | None) -> Doc:
         "deleted": deleted,
         "visible": ended and not deleted,
     }
+
+
+def joined_facts(doc: Doc, facts: Doc) -> Doc:
+    """The later of two copies of a stream's facts, whichever arrives last: an end is never
+    undone (the earliest end time wins, as in the stream fold) and a delete never reverts."""
+    ends = [t for t in (doc.get("endedAt"), facts["endedAt"]) if t is not None]
+    ended_at = min(ends) if ends else None
+    deleted = bool(doc.get("deleted")) or bool(facts["deleted"])
+    return {"endedAt": ended_at, "deleted": deleted, "visible": ended_at is not None and not deleted}
+
+
+def fact_copies(live_stream_id: str, facts: Doc) -> list[tuple[Doc, Doc]]:
+    """(filter, update) pairs that copy a stream's facts into all its participations and, like
+    `joined_facts`, never undo a newer copy (a writer that lost a race cannot set a deleted
+    stream visible again)."""
+    ended, deleted = facts["endedAt"], facts["deleted"]
+    ops: list[tuple[Doc, Doc]] = []
+    if ended is not None:
+        earlier = {"$or": [{"endedAt": None}, {"endedAt": {"$gt": ended}}]}
+        ops.append(({"liveStreamId": live_stream_id, **earlier}, {"$set": {"endedAt": ended}}))
+    if deleted:
+        ops.append(({"liveStreamId": live_stream_id}, {"$set": {"deleted": True, "visible": False}}))
+    elif ended is not None:
+        ops.append(({"liveStreamId": live_stream_id, "deleted": {"$ne": True}}, {"$set": {"visible": True}}))
+    return ops
 
 
 def _best_role(current: str | None, new: Role) -> Role:
