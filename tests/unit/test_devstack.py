@@ -422,9 +422,9 @@ def test_other_startup_failures_are_not_retried(tmp_path: Path) -> None:
 
 
 def test_parse_proc_spec() -> None:
-    spec = parse_proc_spec('worker=python -m streams worker --name "a b"')
+    spec = parse_proc_spec('worker=python -m runtime worker --name "a b"')
     assert spec.name == "worker"
-    assert spec.argv == [sys.executable, "-m", "streams", "worker", "--name", "a b"]
+    assert spec.argv == [sys.executable, "-m", "runtime", "worker", "--name", "a b"]
     assert parse_proc_spec("web=node server.js").argv == ["node", "server.js"]
     for bad in ("noequals", "=cmd", "name=", "bad name=cmd"):
         with pytest.raises(ValueError):
