@@ -89,11 +89,11 @@ class LivestreamFold:
     """The projector of `livestream.events`: one batch, read once, written once per collection.
 
     Participations are written first (one bulk write; those of ended or deleted streams already
-    carry the stream's facts), then one `update_many` per ended or deleted stream whose stored
-    participations still lack them (`_stale_streams`), then the stream documents. A crash
-    anywhere in between is repaired by the redelivery: a document skips what its position says
-    it has applied; the stream document (written last) has not, so its facts are copied again
-    (a `$set` of values, not a counter).
+    carry the stream's facts), then the facts are copied into the stored participations of the
+    streams that still lack them (`_stale_streams`, `copy_facts`: monotone, so a writer that lost
+    a rebalance race cannot undo them), then the stream documents. A crash anywhere in between is
+    repaired by the redelivery: a document skips what its position says it has applied; the
+    stream document (written last) has not, so its facts are copied again (values, not counters).
     """
 
     store: MongoStore
@@ -144,11 +144,9 @@ class LivestreamFold:
             if doc is None:
                 continue
             facts = synced.get(doc["liveStreamId"])
-            if facts is None:
-                continue
-            joined = history.joined_facts(doc, facts)
-            if any(doc.get(k) != v for k, v in joined.items()):
-                part_docs.put(key, {**doc, **joined})
+            copy = history.facts_to_copy(doc, facts) if facts is not None else None
+            if copy is not None:
+                part_docs.put(key, {**doc, **copy})
         stale = await _stale_streams(part_docs, synced) if synced else []
         await rejects(rejected)  # before the writes: see streams.consume.RejectSink
         await part_docs.write()
@@ -181,6 +179,6 @@ async def _stale_streams(part_docs: Documents, synced: dict[str, Doc]) -> list[s
             sid = doc["liveStreamId"]
             if sid in stale or doc["_id"] in part_docs.current:
                 continue
-            if any(doc.get(k) != v for k, v in synced[sid].items()):
+            if history.facts_to_copy(doc, synced[sid]) is not None:
                 stale[sid] = None
     return list(stale)

@@ -81,6 +81,13 @@ def joined_facts(doc: Doc, facts: Doc) -> Doc:
     return {"endedAt": ended_at, "deleted": deleted, "visible": ended_at is not None and not deleted}
 
 
+def facts_to_copy(doc: Doc, facts: Doc) -> Doc | None:
+    """The facts `doc` must take for it to show `facts` (joined with what it already shows),
+    or None when it shows them already."""
+    joined = joined_facts(doc, facts)
+    return joined if any(doc.get(k) != v for k, v in joined.items()) else None
+
+
 def fact_copies(live_stream_id: str, facts: Doc) -> list[tuple[Doc, Doc]]:
     """(filter, update) pairs that copy a stream's facts into all its participations and, like
     `joined_facts`, never undo a newer copy (a writer that lost a race cannot set a deleted
