@@ -53,12 +53,25 @@ class EventLog:
 
     async def append(self, topic: str, event: Envelope) -> tuple[int, int]:
         """(partition, offset) of the stored event."""
-        async with kafka_errors(f"append {event.type} to {topic}", self._bootstrap):
-            meta = await self._producer.send_and_wait(topic, encode(event), key=event.key.encode("utf-8"))
-        log.debug(
-            "appended type=%s id=%s at=%s[%d]@%d", event.type, event.id, topic, meta.partition, meta.offset
-        )
-        return meta.partition, meta.offset
+        return (await self.append_all([(topic, event)]))[0]
+
+    async def append_all(self, items: list[tuple[str, Envelope]]) -> list[tuple[int, int]]:
+        """Send every event before awaiting any: one broker round trip for all of them, not
+        one each. Returns once all are stored; (partition, offset) of each, in order. Events
+        are handed to the producer in list order, so those on one partition stay in that order."""
+        what = " + ".join(f"{event.type} to {topic}" for topic, event in items)
+        async with kafka_errors(f"append {what}", self._bootstrap):
+            futures = [
+                await self._producer.send(topic, encode(event), key=event.key.encode("utf-8"))
+                for topic, event in items
+            ]
+            stored = await asyncio.gather(*futures)
+        for (topic, event), meta in zip(items, stored, strict=True):
+            if not log.isEnabledFor(logging.DEBUG):
+                break
+            where = f"{topic}[{meta.partition}]@{meta.offset}"
+            log.debug("appended type=%s id=%s at=%s", event.type, event.id, where)
+        return [(meta.partition, meta.offset) for meta in stored]
 
     async def check(self, timeout: float = 3.0) -> None:
         """Raise UnavailableError unless the broker answers a metadata request in time."""

@@ -45,10 +45,12 @@ async def _start_job(request: web.Request) -> tuple[Context, str]:
         clock=ctx.clock,
         ids=ctx.ids,
     )
-    # job.created first: the job exists in the log before anyone works on it.
-    await ctx.events.append(ctx.topics.job_events, created)
-    ctx.job_fanout.note_created(created)
-    await ctx.events.append(ctx.topics.scrape_requests, requested)
+    # Both sent before either is awaited: one round trip. job.created is handed to the producer
+    # first; the 202 means both are stored (ADR 0002 says what a client can rely on).
+    await ctx.events.append_all([(ctx.topics.job_events, created), (ctx.topics.scrape_requests, requested)])
+    # Known here at once, before it comes back from the log (a step the worker appended may
+    # already be held, waiting for it).
+    await ctx.job_fanout.publish(created)
     return ctx, job_id
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import logging
 from typing import Any
 
 import socketio
@@ -30,8 +34,28 @@ def room(job_id: str) -> str:
     return f"job:{job_id}"
 
 
+log = logging.getLogger(__name__)
+# Finished jobs age out even when no new event comes to trigger it.
+SWEEP_SECONDS = 5.0
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap back to the OS (glibc keeps it otherwise, and RSS stays at its peak
+    after a burst); a no-op where there is no glibc."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(name).malloc_trim(0)
+
+
+# Subscribes and publishes of one job are ordered by one of these locks (picked by job id), so
+# jobs do not wait on each other; 256 stripes make two busy jobs sharing one rare.
+LOCK_STRIPES = 256
+
+
 class JobFanout:
-    """The job tail feeds `publish`; subscribers join rooms. One lock orders both: a late
+    """The job tail feeds `publish`; subscribers join rooms. A per-job lock orders both: a late
     subscriber gets the steps it missed, in order, and then only newer ones, nothing twice."""
 
     def __init__(self, sio: socketio.AsyncServer, bootstrap: str, topic: str, store: MongoStore) -> None:
@@ -39,27 +63,39 @@ class JobFanout:
         self.store = store
         self.jobs = JobTracker()
         self.tail = JobEventTail(bootstrap, topic, self.publish)
-        self._lock = asyncio.Lock()
+        self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def _lock(self, job_id: str) -> asyncio.Lock:
+        return self._locks[hash(job_id) % LOCK_STRIPES]
 
     async def start(self) -> None:
         await self.tail.start()
+        self._sweeper = asyncio.create_task(self._sweep(), name="job-fanout-sweep")
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self.tail.stop()
 
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            dropped = self.jobs.evict()
+            if dropped:
+                log.debug("evicted %d jobs, %d still tracked", dropped, len(self.jobs))
+                _release_free_memory()  # at most once per sweep: a burst's memory goes back
+
     async def publish(self, event: Envelope) -> None:
-        async with self._lock:
-            if not self.jobs.track(event):
-                return
-            await self._emit(emits_for(event), room=room(event.key))
+        """An event from the log (or this gateway's own `job.created`, before it comes back)."""
+        async with self._lock(event.key):
+            released = self.jobs.track(event)
+            await self._emit([e for ev in released for e in emits_for(ev)], room=room(event.key))
 
     async def _emit(self, emits: list[Emit], **to: str) -> None:
         for name, payload in emits:
             await self.sio.emit(name, payload, **to)
-
-    def note_created(self, event: Envelope) -> None:
-        """The gateway's own append: known at once, before it comes back from Kafka."""
-        self.jobs.track(event)
 
     def tracked(self, job_id: str) -> TrackedJob | None:
         return self.jobs.get(job_id)
@@ -68,26 +104,34 @@ class JobFanout:
         return await self.jobs.wait_done(job_id, timeout)
 
     async def subscribe(self, sid: str, job_id: str) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
         doc = None
-        if self.jobs.get(job_id) is None:
+        if job is None or not job.replayable:
             doc = await get_job(self.store, job_id)
-            if doc is None and not await self.jobs.wait_known(job_id, UNKNOWN_JOB_GRACE_SECONDS):
-                doc = await get_job(self.store, job_id)
-                if doc is None:
-                    raise AppError(f"job {job_id} does not exist", code=ErrorCode.JOB_NOT_FOUND)
-        async with self._lock:
+            if doc is None and job is None:
+                if not await self.jobs.wait_known(job_id, UNKNOWN_JOB_GRACE_SECONDS):
+                    doc = await get_job(self.store, job_id)
+                    if doc is None:
+                        raise AppError(f"job {job_id} does not exist", code=ErrorCode.JOB_NOT_FOUND)
+        async with self._lock(job_id):
             await self.sio.enter_room(sid, room(job_id))
             job = self.jobs.get(job_id)
-            if job is not None:
-                emits = [e for ev in job.ordered() for e in emits_for(ev)]
+            if job is not None and job.replayable:
+                emits = [e for ev in job.released_events() for e in emits_for(ev)]
                 status = job.status
-            else:  # never seen here (read above), or evicted since: the read model has it
-                doc = doc if doc is not None else await get_job(self.store, job_id)
-                if doc is None:
-                    raise AppError(f"job {job_id} does not exist", code=ErrorCode.JOB_NOT_FOUND)
+            elif doc is not None:  # this process lacks steps (never saw them, or evicted them)
                 emits = emits_from_document(doc)
                 status = doc.get("status", JobStatus.PENDING.value)
-                self.jobs.mark_delivered(job_id, (s["sequence"] for s in doc.get("steps", [])))
+                newest = max((s["sequence"] for s in doc.get("steps", [])), default=0)
+                # Steps newer than the document: released here already (while this socket was
+                # not in the room yet), or held here and released by the document now.
+                later = [ev for ev in job.released_events() if (ev.sequence or 0) > newest] if job else []
+                later += self.jobs.release_to(job_id, newest)
+                emits += [e for ev in later for e in emits_for(ev)]
+                if later:
+                    status = str(later[-1].data.status.value)  # type: ignore[attr-defined]
+            else:  # known here, its first step not yet: what is held goes out when it comes
+                emits, status = [], JobStatus.PENDING.value
             await self._emit(emits, to=sid)
         return {"ok": True, "jobId": job_id, "status": status}
 

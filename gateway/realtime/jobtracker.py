@@ -1,28 +1,47 @@
-"""The jobs this gateway process has seen in the log: a bounded LRU of their events, and waits."""
+"""The jobs this gateway process has seen in the log: their events in sequence order, which of
+them are released to subscribers, waits for them, and eviction by age and count."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from streams.events import Envelope
 from streams.events.netflix import JobCompleted, JobFailed
 
-MAX_TRACKED_JOBS = 50_000
+# Finished jobs are kept this long for late subscribers and `POST /api/getinfo`'s answer; after
+# that the read model serves them (it has had the terminal event for as long). At 100 jobs/s
+# this holds ~3,000 finished jobs, a few MB.
+FINISHED_TTL_SECONDS = 30.0
+MAX_FINISHED_JOBS = 5_000
+# Jobs still running: a job whose worker is slow or down is kept until its step shows up, at
+# most this long or this many; an evicted one is still served from the read model.
+ACTIVE_TTL_SECONDS = 600.0
+MAX_ACTIVE_JOBS = 20_000
 
 
-@dataclass
+@dataclass(eq=False)
 class TrackedJob:
     events: dict[int, Envelope] = field(default_factory=dict)
+    # Sequences up to here have been handed to subscribers (live, or from the read model).
+    released: int = 0
     done: asyncio.Event = field(default_factory=asyncio.Event)
-    # Sequences already delivered from the read model (not held as events here): a later copy
-    # of one of them from the log must not be emitted again.
-    delivered: set[int] = field(default_factory=set)
+    touched: float = 0.0
 
     def ordered(self) -> list[Envelope]:
         return [self.events[s] for s in sorted(self.events)]
+
+    def released_events(self) -> list[Envelope]:
+        return [self.events[s] for s in sorted(self.events) if s <= self.released]
+
+    @property
+    def replayable(self) -> bool:
+        """Whether this process holds every released step (1..released) to replay itself;
+        otherwise a subscriber is served from the read model."""
+        return self.released > 0 and all(s in self.events for s in range(1, self.released + 1))
 
     @property
     def last(self) -> Envelope:
@@ -37,48 +56,106 @@ class TrackedJob:
         last = self.last
         return last if isinstance(last.data, JobCompleted | JobFailed) else None
 
+    def _release(self) -> list[Envelope]:
+        """Everything held above `released`, in sequence order, unless the job's first event
+        is still missing: the worker's first step can reach the log before the gateway's
+        `job.created` (they are appended concurrently, to different partitions), and a
+        subscriber must see `created` first. A terminal event releases whatever is held."""
+        if self.released == 0 and 1 not in self.events and self.terminal is None:
+            return []
+        out = [self.events[s] for s in sorted(self.events) if s > self.released]
+        if out:
+            self.released = out[-1].sequence or self.released
+        return out
+
 
 class JobTracker:
-    """Events per job, least recently used jobs dropped first; no I/O, no locking of its own
-    (the subscribe protocol holds its lock around `track` and the emits that follow)."""
+    """Per-job events, evicted by age and count (finished jobs first and soonest); no I/O and no
+    locking of its own: the fan-out holds a per-job lock around `track` and its emits."""
 
-    def __init__(self, max_jobs: int = MAX_TRACKED_JOBS) -> None:
-        self._max_jobs = max_jobs
-        self._jobs: OrderedDict[str, TrackedJob] = OrderedDict()
+    def __init__(
+        self,
+        *,
+        max_active: int = MAX_ACTIVE_JOBS,
+        max_finished: int = MAX_FINISHED_JOBS,
+        active_ttl: float = ACTIVE_TTL_SECONDS,
+        finished_ttl: float = FINISHED_TTL_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._limits = {True: (max_finished, finished_ttl), False: (max_active, active_ttl)}
+        self._clock = clock
+        # Least recently changed first; a job moves to `_finished` when its terminal event comes.
+        self._active: OrderedDict[str, TrackedJob] = OrderedDict()
+        self._finished: OrderedDict[str, TrackedJob] = OrderedDict()
         self._known: dict[str, asyncio.Event] = {}
 
-    def _entry(self, job_id: str) -> TrackedJob:
-        job = self._jobs.get(job_id)
+    def __len__(self) -> int:
+        return len(self._active) + len(self._finished)
+
+    def entry(self, job_id: str) -> TrackedJob:
+        """The job's entry, created if new; touching it keeps it from age eviction."""
+        now = self._clock()
+        job = self._finished.get(job_id)
+        table = self._finished
         if job is None:
-            job = self._jobs[job_id] = TrackedJob()
-            while len(self._jobs) > self._max_jobs:
-                self._jobs.popitem(last=False)
+            job = self._active.get(job_id)
+            table = self._active
+        if job is None:
+            job = self._active[job_id] = TrackedJob()
+        elif table is self._active and job.events and job.terminal is not None:
+            del self._active[job_id]
+            self._finished[job_id] = job
+            table = self._finished
         else:
-            self._jobs.move_to_end(job_id)
+            table.move_to_end(job_id)
+        job.touched = now
+        self.evict(now)
         return job
 
-    def track(self, event: Envelope) -> bool:
-        """Remember an event; False when it was already known (redelivery, own append)."""
+    def evict(self, now: float | None = None) -> int:
+        """Drop jobs past their age or over their count; the number dropped."""
+        now = self._clock() if now is None else now
+        dropped = 0
+        for finished, table in ((True, self._finished), (False, self._active)):
+            limit, ttl = self._limits[finished]
+            while table:
+                job_id, job = next(iter(table.items()))
+                if len(table) <= limit and now - job.touched < ttl:
+                    break
+                del table[job_id]
+                dropped += 1
+        return dropped
+
+    def track(self, event: Envelope) -> list[Envelope]:
+        """Remember an event; the events it releases to subscribers, in order (none when it was
+        known already, from the log, this gateway's own append, or the read model)."""
         job_id = event.key
-        job = self._entry(job_id)
+        job = self.entry(job_id)
         seq = event.sequence or 0
-        if seq in job.events or seq in job.delivered:
-            return False
+        if seq in job.events or (seq <= job.released and job.released):
+            return []
         job.events[seq] = event
+        released = job._release()
         if job.terminal is not None:
             job.done.set()
+            self.entry(job_id)  # moves it to the finished jobs
         waiter = self._known.pop(job_id, None)
         if waiter is not None:
             waiter.set()
-        return True
+        return released
 
-    def mark_delivered(self, job_id: str, sequences: Iterable[int]) -> None:
-        """Steps a subscriber got from the read model: their copies from the log are not news."""
-        self._entry(job_id).delivered.update(sequences)
+    def release_to(self, job_id: str, sequence: int) -> list[Envelope]:
+        """A subscriber got the steps up to `sequence` from the read model: those are not news,
+        and what is held above them can go out now."""
+        job = self.entry(job_id)
+        if sequence <= job.released:
+            return []
+        job.released = sequence
+        return job._release()
 
     def get(self, job_id: str) -> TrackedJob | None:
         """The job as this process has seen it in the log (None if it has seen no event of it)."""
-        job = self._jobs.get(job_id)
+        job = self._finished.get(job_id) or self._active.get(job_id)
         return job if job is not None and job.events else None
 
     async def wait_done(self, job_id: str, timeout: float) -> TrackedJob | None:

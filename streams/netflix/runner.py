@@ -172,6 +172,9 @@ class _Job:
         await r.sink.append(r.topics.job_events, event, wait=wait)
 
     async def step(self, step: JobStep) -> None:
+        """An intermediate step is not awaited: it shares the job's partition (and producer)
+        with every later event of the job, so it is stored before them, and the terminal
+        event, which is awaited before the request's offset can commit, waits for it too."""
         self.progress = STEP_PROGRESS[step]
         await self._append(
             JobProgress(
@@ -180,7 +183,8 @@ class _Job:
                 status=JobStatus.PROCESSING,
                 step=STEP_DESCRIPTION[step],
                 step_code=step,
-            )
+            ),
+            wait=False,
         )
 
     async def complete(self, title: TitleData, source: Source) -> None:

@@ -80,22 +80,57 @@ def test_the_rest_state_of_held_events_matches_the_contract(failed: bool) -> Non
     assert body["data"]["createdAt"] == "2026-05-01T12:00:01.000Z"
 
 
-async def test_the_tracker_dedups_bounds_and_wakes_waiters() -> None:
-    tracker = JobTracker(max_jobs=2)
-    first, *rest = story("a")
+async def test_the_tracker_dedups_releases_in_order_and_wakes_waiters() -> None:
+    tracker = JobTracker()
+    created, cache, end = story("a")
     waiting = asyncio.create_task(tracker.wait_known("a", 5))
     await asyncio.sleep(0)
-    assert tracker.track(first) and not tracker.track(first)  # a redelivery is not news
+    # The worker's first step can reach the log before the gateway's job.created: held.
+    assert tracker.track(cache) == []
     assert await waiting
-    tracker.mark_delivered("a", [2])
-    assert not tracker.track(rest[0])  # step 2 was served from the read model already
-    assert tracker.track(rest[1])
+    assert tracker.track(created) == [created, cache]
+    assert tracker.track(created) == [] and tracker.track(cache) == []  # redeliveries
+    assert tracker.track(end) == [end]
     job = await tracker.wait_done("a", 1)
     assert job is not None and job.terminal is not None and job.status == "completed"
-    for other in ("b", "c"):
-        tracker.track(story(other)[0])
-    assert tracker.get("a") is None  # least recently used, dropped
+    assert job.replayable and job.released_events() == [created, cache, end]
     assert not await tracker.wait_known("nope", 0.01)
+
+
+def test_a_terminal_event_releases_what_is_held_and_the_read_model_fills_gaps() -> None:
+    tracker = JobTracker()
+    created, cache, end = story("a")
+    assert tracker.track(cache) == []
+    assert tracker.track(end) == [cache, end]  # nothing more will come: out, in order
+    job = tracker.get("a")
+    assert job is not None and not job.replayable  # step 1 is missing here
+    assert tracker.track(created) == []  # too late to be news
+    created_b, cache_b, end_b = story("b")
+    assert tracker.track(end_b) == [end_b]
+    tracker2 = JobTracker()
+    assert tracker2.track(cache_b) == []
+    # A subscriber got steps 1..2 from the read model: 2 is not news, what is above goes out.
+    assert tracker2.release_to("b", 2) == []
+    assert tracker2.track(cache_b) == []
+    assert tracker2.track(end_b) == [end_b]
+
+
+def test_the_tracker_evicts_finished_jobs_by_age_and_count_before_running_ones() -> None:
+    now = [0.0]
+    tracker = JobTracker(max_active=3, max_finished=2, active_ttl=100, finished_ttl=10, clock=lambda: now[0])
+    for name in ("a", "b", "c"):
+        for event in story(name):
+            tracker.track(event)
+    assert tracker.get("a") is None and tracker.get("b") and tracker.get("c")  # count: 2 finished
+    running = story("r")[:2]
+    for event in running:
+        tracker.track(event)
+    now[0] = 11.0
+    tracker.evict()
+    assert tracker.get("b") is None and tracker.get("c") is None  # finished, past 10 s
+    assert tracker.get("r") is not None  # running: kept for 100 s
+    now[0] = 200.0
+    assert tracker.evict() == 1 and len(tracker) == 0
 
 
 def record(value: bytes | None, offset: int) -> ConsumerRecord[bytes, bytes]:
