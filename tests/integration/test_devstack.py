@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -266,6 +267,7 @@ def test_cli_run_exits_nonzero_when_a_child_exits(local_only: str) -> None:
     }
     cli = _devstack_cli(
         "run",
+        "--no-restart",
         "--proc",
         "quitter=python -c 'import sys; print(\"bye\"); sys.exit(3)'",
         "--proc",
@@ -275,7 +277,50 @@ def test_cli_run_exits_nonzero_when_a_child_exits(local_only: str) -> None:
     output, _ = cli.communicate(timeout=60)
     assert cli.returncode == 3, output
     assert "quitter  | bye" in output
-    assert "quitter exited with code 3" in output
+    assert "quitter exited with code 3; stopping everything" in output
+    assert processes_with_marker(local_only) == []
+
+
+def test_cli_run_restarts_a_crashed_child_then_sigint_stops_everything(
+    local_only: str, tmp_path: Path
+) -> None:
+    """The first run of `crashy` exits 3 (leaving a marker file); its restart stays up."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # servers from the env: devstack starts none
+        "MONGODB_URI": "mongodb://127.0.0.1:9/",
+    }
+    marker = tmp_path / "crashed-once"
+    script = tmp_path / "crashy.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"if not os.path.exists({str(marker)!r}):\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    print('crashing', flush=True)\n"
+        "    sys.exit(3)\n"
+        "print('back up', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    cli = _devstack_cli("run", "--proc", f"crashy=python {shlex.quote(str(script))}", env=env)
+    try:
+        lines = _Output(cli).wait_for("| back up", timeout=60)
+        child_lines = [line.split(" | ", 1)[1] for line in lines if line.startswith("crashy ")]
+        assert child_lines == ["crashing", "back up"]
+        crash = next(line for line in lines if "crashy exited" in line)
+        assert crash.startswith("devstack | crashy exited with code 3 after ")
+        assert crash.endswith(" s; restarting in 0.5 s (crash 1 in a row)")
+        restarted = next(line for line in lines if "started crashy (restart 1) (pid " in line)
+        back_up = next(line for line in lines if line.endswith("| back up"))
+        assert lines.index(crash) < lines.index(restarted) < lines.index(back_up)
+        assert len(processes_with_marker(local_only)) == 2  # devstack and the restarted child
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=30) == 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+        if cli.stdout is not None:
+            cli.stdout.close()
     assert processes_with_marker(local_only) == []
 
 
