@@ -35,7 +35,7 @@ infra: install ## build (once, cached) the local Kafka jars and the SecantusDB +
 RUN_NEEDS_LB := $(if $(filter 1 yes on true,$(LB)),lb-deps,$(if $(filter auto,$(LB)),$(if $(filter-out 1,$(GATEWAYS)),lb-deps)))
 
 .PHONY: run
-run: infra $(RUN_NEEDS_LB) ## Kafka, the database, WORKERS workers and GATEWAYS gateways (nginx on PORT in front when GATEWAYS>1, see LB); crashed children restart; Ctrl-C stops all
+run: infra $(RUN_NEEDS_LB) ## Kafka, the database, WORKERS workers, GATEWAYS gateways on PORT (nginx in front if >1, LB=0/1); restarts crashed children
 	$(PY) -m devstack run --workers $(WORKERS) --gateways $(GATEWAYS) --port $(PORT) --lb $(LB) \
 		--worker-cmd "$(PY) -m runtime worker" --gateway-cmd "$(PY) -m gateway"
 
