@@ -49,16 +49,18 @@ lb-deps: ## install nginx when missing (apt-get as root; once) for LB runs and t
 	{ $$SUDO apt-get install -y -q --no-install-recommends nginx-light || \
 	  $$SUDO apt-get install -y -q --no-install-recommends nginx; }
 
-.PHONY: js-deps
-js-deps: $(JS_CLIENT_DIR)/package-lock.json ## install the seed's JS client (socket.io-client, pinned in tests/js/) into the cache
+JS_CLIENT_STAMP := $(JS_CLIENT_DIR)/node_modules/.installed-by-make
 
-# npm ci into the cache, redone whenever tests/js/package-lock.json changes
-$(JS_CLIENT_DIR)/package-lock.json: tests/js/package.json tests/js/package-lock.json
+.PHONY: js-deps
+js-deps: $(JS_CLIENT_STAMP) ## install the seed's JS client (socket.io-client, pinned in tests/js/) into the cache
+
+# npm ci into the cache (under a lock: worktrees share it), again whenever tests/js/ changes;
+# npm ci empties node_modules first, so the stamp inside it also goes if someone deletes it
+$(JS_CLIENT_STAMP): tests/js/package.json tests/js/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "js-deps: node 20+ and npm are needed (apt-get install nodejs npm)" >&2; exit 1; }
 	mkdir -p $(JS_CLIENT_DIR)
-	cp tests/js/package.json tests/js/package-lock.json $(JS_CLIENT_DIR)/
-	npm ci --prefix $(JS_CLIENT_DIR) --no-audit --no-fund --loglevel=error
-	@touch $@
+	flock $(JS_CLIENT_DIR).lock sh -c 'cp tests/js/package.json tests/js/package-lock.json $(JS_CLIENT_DIR)/ && \
+		npm ci --prefix $(JS_CLIENT_DIR) --no-audit --no-fund --loglevel=error && touch $@'
 
 .PHONY: test
 test: infra lb-deps js-deps ## run every test (unit, integration, e2e) against real servers the project starts
