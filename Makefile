@@ -4,6 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 3000
+WORKERS ?= 1
+GATEWAYS ?= 1
+# nginx in front of the gateways: auto = only when GATEWAYS > 1; 1 = always; 0 = never
+LB ?= auto
+CACHE_DIR := $(or $(STREAMPROC_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/streamproc)
+JS_CLIENT_DIR := $(CACHE_DIR)/node-client
 PYTEST_ARGS ?=
 LINT_PATHS := streams projections gateway runtime devstack tests bench
 
@@ -25,15 +31,39 @@ install: $(VENV)/.installed ## create .venv and install the project with its dev
 infra: install ## build (once, cached) the local Kafka jars and the SecantusDB + FerretDB binaries
 	$(PY) -m devstack build --mongo all
 
+# nginx is only needed (and installed) when it will run: LB=1, or LB=auto with GATEWAYS > 1
+RUN_NEEDS_LB := $(if $(filter 1 yes on true,$(LB)),lb-deps,$(if $(filter auto,$(LB)),$(if $(filter-out 1,$(GATEWAYS)),lb-deps)))
+
 .PHONY: run
-run: infra ## run Kafka, the database, a Faust worker and the gateway on PORT (default 3000); Ctrl-C stops all
-	PORT=$(PORT) $(PY) -m devstack run \
-		--proc worker="$(PY) -m runtime worker" \
-		--proc gateway="$(PY) -m gateway" \
-		--ready-url http://127.0.0.1:$(PORT)/readyz
+run: infra $(RUN_NEEDS_LB) ## Kafka, the database, WORKERS workers, GATEWAYS gateways on PORT (nginx in front if >1, LB=0/1); restarts crashed children
+	$(PY) -m devstack run --workers $(WORKERS) --gateways $(GATEWAYS) --port $(PORT) --lb $(LB) \
+		--worker-cmd "$(PY) -m runtime worker" --gateway-cmd "$(PY) -m gateway"
+
+.PHONY: lb-deps
+lb-deps: ## install nginx when missing (apt-get as root; once) for LB runs and the load-balancer tests
+	@if command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "lb-deps: nginx is missing; install it as root: apt-get install -y nginx-light (or nginx)" >&2; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get update -q && \
+	{ $$SUDO apt-get install -y -q --no-install-recommends nginx-light || \
+	  $$SUDO apt-get install -y -q --no-install-recommends nginx; }
+
+JS_CLIENT_STAMP := $(JS_CLIENT_DIR)/node_modules/.installed-by-make
+
+.PHONY: js-deps
+js-deps: $(JS_CLIENT_STAMP) ## install the seed's JS client (socket.io-client, pinned in tests/js/) into the cache
+
+# npm ci into the cache (under a lock: worktrees share it), again whenever tests/js/ changes;
+# npm ci empties node_modules first, so the stamp inside it also goes if someone deletes it
+$(JS_CLIENT_STAMP): tests/js/package.json tests/js/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "js-deps: node 20+ and npm are needed (apt-get install nodejs npm)" >&2; exit 1; }
+	mkdir -p $(JS_CLIENT_DIR)
+	flock $(JS_CLIENT_DIR).lock sh -c 'cp tests/js/package.json tests/js/package-lock.json $(JS_CLIENT_DIR)/ && \
+		npm ci --prefix $(JS_CLIENT_DIR) --no-audit --no-fund --loglevel=error && touch $@'
 
 .PHONY: test
-test: infra ## run every test (unit, integration, e2e) against real servers the project starts
+test: infra lb-deps js-deps ## run every test (unit, integration, e2e) against real servers the project starts
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test-unit

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from devstack import mongo, procs
+from devstack import mongo, nginx, procs
 from devstack.errors import DevstackError
+from devstack.nginx import NginxSite
 from devstack.resolve import build_targets, describe_plan, ensure_local_builds, provide_services
-from devstack.supervise import StopRequested, parse_proc_spec, stop_signals, supervise
+from devstack.restart import RestartPolicy
+from devstack.supervise import ProcSpec, StopRequested, parse_proc_spec, stop_signals, supervise
+from devstack.topology import LB_CHOICES, Topology, parse_lb
 
 logger = logging.getLogger("devstack.cli")  # __name__ is "__main__" under -m
 
@@ -39,21 +46,64 @@ def _cmd_up(args: argparse.Namespace) -> int:
             return 0
 
 
+def _run_plan(args: argparse.Namespace) -> tuple[list[ProcSpec], list[str], NginxSite | None]:
+    """The children of `run`: the --workers/--gateways expansion, then each --proc as given."""
+    specs: list[ProcSpec] = []
+    ready = list(args.ready_url or [])
+    site = None
+    if args.workers or args.gateways or parse_lb(args.lb):
+        topology = Topology(
+            workers=args.workers,
+            gateways=args.gateways,
+            port=args.port,
+            lb=parse_lb(args.lb),
+            listen_host=os.environ.get("HOST") or "0.0.0.0",
+        )
+        worker_argv = parse_proc_spec(f"worker={args.worker_cmd}").argv
+        gateway_argv = parse_proc_spec(f"gateway={args.gateway_cmd}").argv
+        plan = topology.expand(worker_argv, gateway_argv)
+        specs, site = plan.specs, plan.nginx
+        ready = plan.ready_urls + ready
+    specs += [parse_proc_spec(text) for text in args.proc or []]
+    names = [spec.name for spec in specs]
+    if not specs:
+        raise ValueError("nothing to run: give --workers/--gateways or --proc NAME=COMMAND")
+    if len(set(names)) != len(names) or (site is not None and "nginx" in names):
+        raise ValueError(f"child names must be unique: {names}")
+    return specs, ready, site
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     try:
-        specs = [parse_proc_spec(text) for text in args.proc]
+        specs, ready_urls, site = _run_plan(args)
     except ValueError as exc:
         print(f"devstack run: {exc}", file=sys.stderr)
         return 2
-    with stop_signals() as state:
-        try:
-            with provide_services(keep_logs=args.keep_logs or None) as services:
-                return supervise(
-                    specs, services.env(), state, ready_url=args.ready_url, watch=procs.running()
-                )
-        except StopRequested as stop:
-            print(f"devstack: {stop} received, everything stopped", file=sys.stderr)
-            return 0
+    restart = None if args.no_restart else RestartPolicy()
+    work = Path(tempfile.mkdtemp(prefix="streamproc-run-"))
+    try:
+        if site is not None:  # before any server starts: a missing nginx fails at once
+            specs.append(ProcSpec("nginx", nginx.prepare(site, work / "nginx")))
+            print(
+                f"devstack: nginx on port {site.listen_port}, its logs in {work / 'nginx'}", file=sys.stderr
+            )
+        with stop_signals() as state:
+            try:
+                with provide_services(keep_logs=args.keep_logs or None) as services:
+                    return supervise(
+                        specs,
+                        services.env(),
+                        state,
+                        ready_urls=ready_urls,
+                        watch=procs.running(),
+                        restart=restart,
+                    )
+            except StopRequested as stop:
+                print(f"devstack: {stop} received, everything stopped", file=sys.stderr)
+                return 0
+    finally:
+        if not args.keep_logs:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _cmd_build(args: argparse.Namespace) -> int:
@@ -89,15 +139,47 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--keep-logs", action="store_true", help="keep the work dir (logs, data) after stop")
     up.set_defaults(func=_cmd_up)
 
-    run = sub.add_parser("run", help="start the servers and supervise named commands next to them")
+    run = sub.add_parser(
+        "run",
+        help="start the servers and supervise workers, gateways (nginx in front) and named commands",
+        description="Children that exit are restarted with exponential backoff (0.5 s doubling to "
+        "30 s, back to 0.5 s once one stayed up 60 s); a server that exits, or SIGINT/SIGTERM, stops "
+        "everything: the children first, then the servers.",
+    )
+    run.add_argument("--workers", type=int, default=0, metavar="N", help="workers worker-1..N")
+    run.add_argument(
+        "--gateways",
+        type=int,
+        default=0,
+        metavar="N",
+        help="gateways gateway-1..N on PORT, PORT+1, ... (PORT+1, ... when nginx is in front)",
+    )
+    run.add_argument(
+        "--port", type=int, default=int(os.environ.get("PORT") or 3000), help="the public port ($PORT, 3000)"
+    )
+    run.add_argument(
+        "--lb",
+        default="auto",
+        metavar="|".join(LB_CHOICES),
+        help="nginx on PORT in front of the gateways: auto = when there is more than one",
+    )
+    run.add_argument("--worker-cmd", default="python -m runtime worker", help="a worker's command")
+    run.add_argument("--gateway-cmd", default="python -m gateway", help="a gateway's command (reads PORT)")
     run.add_argument(
         "--proc",
         action="append",
-        required=True,
         metavar="NAME=COMMAND",
-        help="a child command (shell-split, no shell); repeatable",
+        help="another child command (shell-split, no shell); repeatable",
     )
-    run.add_argument("--ready-url", help='poll this URL until it answers 200, then print "ready: URL"')
+    run.add_argument(
+        "--ready-url",
+        action="append",
+        help='poll this URL until it answers 200, then print "ready: URL"; repeatable '
+        "(every gateway's and nginx's /readyz are polled without asking)",
+    )
+    run.add_argument(
+        "--no-restart", action="store_true", help="a child that exits stops everything (exit code: its own)"
+    )
     run.add_argument("--keep-logs", action="store_true", help="keep the work dir (logs, data) after stop")
     run.set_defaults(func=_cmd_run)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -266,6 +268,7 @@ def test_cli_run_exits_nonzero_when_a_child_exits(local_only: str) -> None:
     }
     cli = _devstack_cli(
         "run",
+        "--no-restart",
         "--proc",
         "quitter=python -c 'import sys; print(\"bye\"); sys.exit(3)'",
         "--proc",
@@ -275,7 +278,50 @@ def test_cli_run_exits_nonzero_when_a_child_exits(local_only: str) -> None:
     output, _ = cli.communicate(timeout=60)
     assert cli.returncode == 3, output
     assert "quitter  | bye" in output
-    assert "quitter exited with code 3" in output
+    assert "quitter exited with code 3; stopping everything" in output
+    assert processes_with_marker(local_only) == []
+
+
+def test_cli_run_restarts_a_crashed_child_then_sigint_stops_everything(
+    local_only: str, tmp_path: Path
+) -> None:
+    """The first run of `crashy` exits 3 (leaving a marker file); its restart stays up."""
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9",  # servers from the env: devstack starts none
+        "MONGODB_URI": "mongodb://127.0.0.1:9/",
+    }
+    marker = tmp_path / "crashed-once"
+    script = tmp_path / "crashy.py"
+    script.write_text(
+        "import os, sys, time\n"
+        f"if not os.path.exists({str(marker)!r}):\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    print('crashing', flush=True)\n"
+        "    sys.exit(3)\n"
+        "print('back up', flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    cli = _devstack_cli("run", "--proc", f"crashy=python {shlex.quote(str(script))}", env=env)
+    try:
+        lines = _Output(cli).wait_for("| back up", timeout=60)
+        child_lines = [line.split(" | ", 1)[1] for line in lines if line.startswith("crashy ")]
+        assert child_lines == ["crashing", "back up"]
+        crash = next(line for line in lines if "crashy exited" in line)
+        assert crash.startswith("devstack | crashy exited with code 3 after ")
+        assert crash.endswith(" s; restarting in 0.5 s (crash 1 in a row)")
+        restarted = next(line for line in lines if "started crashy (restart 1) (pid " in line)
+        back_up = next(line for line in lines if line.endswith("| back up"))
+        assert lines.index(crash) < lines.index(restarted) < lines.index(back_up)
+        assert len(processes_with_marker(local_only)) == 2  # devstack and the restarted child
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=30) == 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+        if cli.stdout is not None:
+            cli.stdout.close()
     assert processes_with_marker(local_only) == []
 
 
@@ -332,3 +378,58 @@ def test_start_local_mongo_runs_ferretdb_beside_the_default(local_only: str, tmp
                     client.close()
     assert (tmp_path / "b" / "ferretdb.log").is_file()
     assert processes_with_marker(local_only) == []
+
+
+def test_cli_run_expands_gateways_behind_nginx_and_stops_it_too(local_only: str, tmp_path: Path) -> None:
+    """--gateways 2: each gateway gets its PORT, nginx fronts them on --port, "ready" waits for all."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:9", "MONGODB_URI": "mongodb://127.0.0.1:9/"}
+    env.pop("HOST", None)
+    gateway = tmp_path / "gateway.py"  # stands in for `python -m gateway`: answers with its PORT
+    gateway.write_text(
+        "import http.server, os\n"
+        "port = int(os.environ['PORT'])\n"
+        "class H(http.server.BaseHTTPRequestHandler):\n"
+        "    def do_GET(self):\n"
+        "        body = f'{port} {os.environ[\"HOST\"]}'.encode()\n"
+        "        self.send_response(200); self.send_header('Content-Length', str(len(body)))\n"
+        "        self.end_headers(); self.wfile.write(body)\n"
+        "http.server.HTTPServer((os.environ['HOST'], port), H).serve_forever()\n"
+    )
+    (port,) = procs.free_ports(1)
+    cli = _devstack_cli(
+        "run",
+        "--gateways",
+        "2",
+        "--port",
+        str(port),
+        "--gateway-cmd",
+        f"python {shlex.quote(str(gateway))}",
+        env=env,
+    )
+    try:
+        lines = _Output(cli).wait_for(f"ready: http://127.0.0.1:{port}/readyz", timeout=60)
+        ready = [line for line in lines if line.startswith("ready: ")]
+        assert ready == [f"ready: http://127.0.0.1:{p}/readyz" for p in (port + 1, port + 2, port)]
+        own = [line.split(" | ", 1)[1] for line in lines if line.startswith("devstack ") and " | " in line]
+        started = [text.split(" (pid")[0] for text in own if text.startswith("started ")]
+        assert started == ["started gateway-1", "started gateway-2", "started nginx"]
+        assert any(
+            text.startswith("started gateway-2 (pid ") and f"PORT={port + 2} HOST=127.0.0.1" in text
+            for text in own
+        )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:  # through nginx
+            assert response.read().decode() in (f"{port + 1} 127.0.0.1", f"{port + 2} 127.0.0.1")
+        assert len(processes_with_marker(local_only)) == 3  # devstack, 2 gateways (nginx clears its env)
+        nginx_pid = int(next(t for t in own if t.startswith("started nginx (pid ")).split()[3].rstrip("):"))
+        assert procs.group_alive(nginx_pid)  # its master and worker
+        cli.send_signal(signal.SIGINT)
+        assert cli.wait(timeout=30) == 0
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+        if cli.stdout is not None:
+            cli.stdout.close()
+    assert processes_with_marker(local_only) == []
+    assert not procs.group_alive(nginx_pid)
+    assert not procs.tcp_open("127.0.0.1", port)
