@@ -7,8 +7,8 @@ per-job locks, replay on subscribe), the bare server with `json.loads` and `sio.
 room and nothing else. Latency is from the driver's append to a client's receipt of each live
 delivery (`job:progress` 10 and 100, `job:completed`): the same clock, the same clients' process.
 Lost and duplicated deliveries are counted against what each subscribed client should get.
-Also the gateway's RSS: idle, with the sockets connected, right after the burst and after its
-finished jobs have aged out.
+Also the gateway's RSS: idle, with the sockets connected, after the rates, after a burst of
+`--burst` whole jobs with no subscriber, and once its finished jobs have aged out.
 
 Run: .venv/bin/python bench/bench_fanout.py [--clients 1000] [--rates 20,50,100] [--seconds 10]
 Figures only, never pass/fail.
@@ -238,6 +238,31 @@ async def run_rate(
     }
 
 
+async def burst(producer: AIOKafkaProducer, topic: str, jobs: int) -> None:
+    """Whole jobs (created, checking_cache, completed) as fast as the producer takes them."""
+    step = JobStep.CHECKING_CACHE
+    pending = []
+    for _ in range(jobs):
+        job_id = str(uuid.uuid4())
+        for seq, data in enumerate(
+            (
+                JobCreated(job_id=job_id, url=TITLE.url, country="tr", title_id="81616256"),
+                JobProgress(
+                    job_id=job_id,
+                    progress=STEP_PROGRESS[step],
+                    status=JobStatus.PROCESSING,
+                    step=STEP_DESCRIPTION[step],
+                    step_code=step,
+                ),
+                JobCompleted(job_id=job_id, source="cache", data=TITLE),
+            ),
+            start=1,
+        ):
+            event = new_event(data, key=job_id, sequence=seq, correlation_id=job_id)
+            pending.append(await producer.send(topic, encode(event), key=job_id.encode()))
+    await asyncio.gather(*pending)
+
+
 def row(name: str, r: dict[str, Any], base: dict[str, Any] | None) -> str:
     ratio = f"{r['p99'] / base['p99']:.2f}x" if base and base["p99"] else "1.00x"
     return (
@@ -291,7 +316,10 @@ async def main(args: argparse.Namespace) -> None:
                     await clients.close()
                     print(f"rate {rate}/s {which}: {measured[which]}"[:300], flush=True)
                 results.append((rate, measured["gateway"], measured["bare"]))
-            rss["after the burst"] = rss_mb(gateway.proc.pid)
+            rss["after the rates"] = rss_mb(gateway.proc.pid)
+            await burst(producer, names.job_events, args.burst)
+            await asyncio.sleep(3)  # the gateway's tail catches up
+            rss[f"after a burst of {args.burst} jobs"] = rss_mb(gateway.proc.pid)
             await asyncio.sleep(40)  # finished jobs age out (30 s) and the sweep runs
             rss["40 s later"] = rss_mb(gateway.proc.pid)
         finally:
@@ -322,4 +350,5 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rates", default="20,50,100")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--burst", type=int, default=14_000, help="jobs in the RSS burst")
     asyncio.run(main(parser.parse_args()))
