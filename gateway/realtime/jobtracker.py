@@ -7,9 +7,8 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from streams.events import Envelope
+from streams.events import Envelope, decode, encode
 from streams.events.netflix import JobCompleted, JobFailed
 
 # Finished jobs are kept this long for late subscribers and `POST /api/getinfo`'s answer; after
@@ -23,32 +22,72 @@ ACTIVE_TTL_SECONDS = 600.0
 MAX_ACTIVE_JOBS = 20_000
 
 
-@dataclass(eq=False)
 class TrackedJob:
-    events: dict[int, Envelope] = field(default_factory=dict)
-    # Sequences up to here have been handed to subscribers (live, or from the read model).
-    released: int = 0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-    touched: float = 0.0
+    """One job's events by sequence. A finished job is packed into one bytes object (its
+    events' wire form, newline-separated): a fraction of the decoded size, and one allocation
+    the allocator can hand back to the OS when the job is evicted, where thousands of small
+    objects would leave the heap fragmented at its peak after a burst."""
+
+    __slots__ = ("_events", "_packed", "_seqs", "_status", "released", "done", "touched")
+
+    def __init__(self) -> None:
+        self._events: dict[int, Envelope] = {}
+        self._packed: bytes | None = None
+        self._seqs: frozenset[int] = frozenset()
+        self._status = ""
+        # Sequences up to here have been handed to subscribers (live, or from the read model).
+        self.released = 0
+        self.done = asyncio.Event()
+        self.touched = 0.0
+
+    @property
+    def events(self) -> dict[int, Envelope]:
+        """Read-only view for a packed job (decoded each time): mutate through `add`."""
+        if self._packed is None:
+            return self._events
+        return {e.sequence or 0: e for e in map(decode, self._packed.split(b"\n"))}
+
+    def has(self, seq: int) -> bool:
+        return seq in (self._seqs if self._packed is not None else self._events)
+
+    def add(self, event: Envelope) -> None:
+        if self._packed is not None:  # a late event of a finished job: rare
+            self._events, self._packed = self.events, None
+        self._events[event.sequence or 0] = event
+
+    def pack(self) -> None:
+        if self._packed is None and self._events:
+            self._status = self.status
+            self._seqs = frozenset(self._events)
+            self._packed = b"\n".join(encode(e) for e in self.ordered())
+            self._events = {}
 
     def ordered(self) -> list[Envelope]:
-        return [self.events[s] for s in sorted(self.events)]
+        events = self.events
+        return [events[s] for s in sorted(events)]
 
     def released_events(self) -> list[Envelope]:
-        return [self.events[s] for s in sorted(self.events) if s <= self.released]
+        return [e for e in self.ordered() if (e.sequence or 0) <= self.released]
+
+    @property
+    def empty(self) -> bool:
+        return self._packed is None and not self._events
 
     @property
     def replayable(self) -> bool:
         """Whether this process holds every released step (1..released) to replay itself;
         otherwise a subscriber is served from the read model."""
-        return self.released > 0 and all(s in self.events for s in range(1, self.released + 1))
+        return self.released > 0 and all(self.has(s) for s in range(1, self.released + 1))
 
     @property
     def last(self) -> Envelope:
-        return self.events[max(self.events)]
+        events = self.events
+        return events[max(events)]
 
     @property
     def status(self) -> str:
+        if self._packed is not None:
+            return self._status
         return str(self.last.data.status.value)  # type: ignore[attr-defined]  # every job event has one
 
     @property
@@ -61,9 +100,9 @@ class TrackedJob:
         is still missing: the worker's first step can reach the log before the gateway's
         `job.created` (they are appended concurrently, to different partitions), and a
         subscriber must see `created` first. A terminal event releases whatever is held."""
-        if self.released == 0 and 1 not in self.events and self.terminal is None:
+        if self.released == 0 and not self.has(1) and self.terminal is None:
             return []
-        out = [self.events[s] for s in sorted(self.events) if s > self.released]
+        out = [e for e in self.ordered() if (e.sequence or 0) > self.released]
         if out:
             self.released = out[-1].sequence or self.released
         return out
@@ -102,10 +141,10 @@ class JobTracker:
             table = self._active
         if job is None:
             job = self._active[job_id] = TrackedJob()
-        elif table is self._active and job.events and job.terminal is not None:
+        elif table is self._active and not job.empty and job.terminal is not None:
             del self._active[job_id]
             self._finished[job_id] = job
-            table = self._finished
+            job.pack()
         else:
             table.move_to_end(job_id)
         job.touched = now
@@ -132,9 +171,9 @@ class JobTracker:
         job_id = event.key
         job = self.entry(job_id)
         seq = event.sequence or 0
-        if seq in job.events or (seq <= job.released and job.released):
+        if job.has(seq) or (seq <= job.released and job.released):
             return []
-        job.events[seq] = event
+        job.add(event)
         released = job._release()
         if job.terminal is not None:
             job.done.set()
@@ -156,7 +195,7 @@ class JobTracker:
     def get(self, job_id: str) -> TrackedJob | None:
         """The job as this process has seen it in the log (None if it has seen no event of it)."""
         job = self._finished.get(job_id) or self._active.get(job_id)
-        return job if job is not None and job.events else None
+        return job if job is not None and not job.empty else None
 
     async def wait_done(self, job_id: str, timeout: float) -> TrackedJob | None:
         job = self.get(job_id)
