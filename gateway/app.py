@@ -88,8 +88,9 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CTX]
     await ensure_topics(
         ctx.settings.kafka_bootstrap_servers,
-        deployment_topics(ctx.topics),
+        deployment_topics(ctx.topics, job_events_retention_hours=ctx.settings.job_events_retention_hours),
         partitions=ctx.settings.topic_partitions,
+        replication_factor=ctx.settings.topic_replication_factor,
     )
     await ctx.events.start()
     await ctx.job_fanout.start()

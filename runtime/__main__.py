@@ -26,8 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     asyncio.run(
         ensure_topics(
             settings.kafka_bootstrap_servers,
-            deployment_topics(topic_names(settings)),
+            deployment_topics(
+                topic_names(settings), job_events_retention_hours=settings.job_events_retention_hours
+            ),
             partitions=settings.topic_partitions,
+            replication_factor=settings.topic_replication_factor,
         )
     )
     worker = build_worker(settings)
