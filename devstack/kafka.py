@@ -406,6 +406,7 @@ def verify_with_aiokafka(bootstrap: str, *, brokers: int = 1, timeout: float = 3
     """Bootstrap an aiokafka admin client and describe the cluster (in a private event loop):
     it must report `brokers` brokers."""
     errors: list[BaseException] = []
+    deadline = time.monotonic() + max(1.0, timeout - 1.0)  # before wait_for's, to say what lacks
 
     async def probe() -> None:
         from aiokafka.admin import AIOKafkaAdminClient
@@ -413,9 +414,13 @@ def verify_with_aiokafka(bootstrap: str, *, brokers: int = 1, timeout: float = 3
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
         await admin.start()
         try:
-            cluster = await admin.describe_cluster()
-            if len(cluster.get("brokers") or []) < brokers:
-                raise DevstackError(f"kafka at {bootstrap} reports fewer than {brokers} brokers: {cluster}")
+            # A node that logged its start may not be in every node's metadata yet: ask again.
+            while len((cluster := await admin.describe_cluster()).get("brokers") or []) < brokers:
+                if time.monotonic() > deadline:
+                    raise DevstackError(
+                        f"kafka at {bootstrap} reports fewer than {brokers} brokers: {cluster}"
+                    )
+                await asyncio.sleep(0.2)
         finally:
             await admin.close()
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Iterable, Mapping
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import InvalidReplicationFactorError, TopicAlreadyExistsError, for_code
 
 from streams import kafka
+from streams.errors import UnavailableError
 from streams.settings import Settings, SettingsError
 from streams.topics import ALL_TOPICS, TopicNames, dlq_name, min_insync_replicas, topic_configs
 
@@ -27,6 +30,19 @@ def deployment_topics(
             configs = topic_configs(topic, job_events_retention_hours=job_events_retention_hours)
             out[names.name(topic)] = configs
     return out
+
+
+async def ensure_deployment_topics(settings: Settings, *, wait_seconds: float = 30.0) -> None:
+    """What the worker and the gateway run at start: every topic of their deployment, with the
+    partitions, replicas and retention `settings` give."""
+    names = TopicNames(settings.topic_prefix)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        deployment_topics(names, job_events_retention_hours=settings.job_events_retention_hours),
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+        wait_seconds=wait_seconds,
+    )
 
 
 async def ensure_topics(
@@ -70,6 +86,7 @@ async def ensure_topics(
             ]
             response = await admin.create_topics(new)
             _raise_topic_errors(response, replication_factor, bootstrap_servers)
+            await _wait_until_known(admin, missing, wait_seconds)
             log.info(
                 "created topics %s partitions=%d replication_factor=%d",
                 ",".join(missing),
@@ -78,6 +95,27 @@ async def ensure_topics(
             )
     finally:
         await admin.close()
+
+
+async def _wait_until_known(admin: AIOKafkaAdminClient, topics: list[str], wait_seconds: float) -> None:
+    """Return once the metadata shows `topics` with a leader for every partition.
+
+    The controller answers CreateTopics once it has recorded them; on a cluster the other
+    brokers learn of them a moment later, and a consumer that subscribes in between gets no
+    partitions (Faust subscribes before it declares)."""
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        described = await admin.describe_topics(topics)
+        pending = [
+            t["topic"]
+            for t in described
+            if t["error_code"] or not t["partitions"] or any(p["leader"] < 0 for p in t["partitions"])
+        ]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise UnavailableError(f"topics created but still unknown to the brokers: {','.join(pending)}")
+        await asyncio.sleep(0.1)
 
 
 def _raise_topic_errors(response: object, replication_factor: int, bootstrap: str) -> None:
