@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from streams import topics
@@ -67,3 +69,10 @@ def test_replication_and_retention_settings() -> None:
     for bad in ({"TOPIC_REPLICATION_FACTOR": "0"}, {"JOB_EVENTS_RETENTION_HOURS": "1.5"}):
         with pytest.raises(SettingsError, match=next(iter(bad))):
             Settings.from_env(bad)
+
+
+def test_faust_creates_its_changelog_topics_with_the_same_replicas(tmp_path: Path) -> None:
+    from runtime.faust_app import create_app
+
+    app = create_app(Settings(topic_replication_factor=3, faust_datadir=str(tmp_path)))
+    assert app.conf.topic_replication_factor == 3
