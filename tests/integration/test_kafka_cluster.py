@@ -1,14 +1,16 @@
 """The devstack three-broker KRaft cluster, and the project's topics made on it as the worker and
 the gateway make them: three replicas, two in sync, their retention and compaction.
 
-Marked `cluster`: the module starts its own three Kafka nodes (about 15 s on two cores, once),
-beside the session's single broker, so it is slower than an ordinary integration test.
+Marked `cluster`: the module starts its own three Kafka nodes and a database (8-25 s on two
+cores, once) and runs a worker on them, so it is slower than an ordinary integration test.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,7 @@ from devstack import procs
 from streams.admin import ensure_deployment_topics, ensure_topics
 from streams.settings import Settings, SettingsError
 from streams.topics import ALL_TOPICS, LIVESTREAM_EVENTS, TITLES, TopicNames
-from tests.support import eventually
+from tests.support import eventually, isolated_settings, start_worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -30,18 +32,20 @@ HOUR_MS = 3600 * 1000
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[devstack.Services]:
-    """Three local Kafka nodes from `provide_services`, as `DEVSTACK_KAFKA_BROKERS=3 make run`
-    gets them (MONGODB_URI is set so that no database is started: none is needed here)."""
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-        env.setenv("MONGODB_URI", "mongodb://127.0.0.1:9/")
-        env.setenv("DEVSTACK_BACKEND", "local")
-        env.setenv("DEVSTACK_KAFKA_BROKERS", "3")
-        try:
-            with devstack.provide_services() as services:
-                yield services
-        except devstack.DevstackError as exc:
-            pytest.fail(f"no local Kafka cluster: {exc}", pytrace=False)
+    """Three local Kafka nodes (and the local database) from `provide_services`, as
+    `DEVSTACK_KAFKA_BROKERS=3 make run` gets them. The environment is only changed while they
+    start: session fixtures set up later must not see it."""
+    with contextlib.ExitStack() as stack:
+        with pytest.MonkeyPatch.context() as env:
+            env.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+            env.delenv("MONGODB_URI", raising=False)
+            env.setenv("DEVSTACK_BACKEND", "local")
+            env.setenv("DEVSTACK_KAFKA_BROKERS", "3")
+            try:
+                services = stack.enter_context(devstack.provide_services())
+            except devstack.DevstackError as exc:
+                pytest.fail(f"no local Kafka cluster: {exc}", pytrace=False)
+        yield services
 
 
 @pytest.fixture
@@ -127,6 +131,25 @@ async def test_more_replicas_than_brokers_is_a_settings_error(cluster: devstack.
         await ensure_topics(
             cluster.kafka_bootstrap_servers, [f"rf4-{uuid.uuid4().hex[:8]}"], replication_factor=4
         )
+
+
+async def test_the_worker_makes_its_changelog_with_three_replicas(
+    cluster: devstack.Services, admin: AIOKafkaAdminClient, tmp_path: Path
+) -> None:
+    """The real worker on the cluster: its topics and Faust's title-cache changelog, which Faust
+    creates itself, get the cluster's replicas."""
+    settings = isolated_settings(cluster, topic_replication_factor=3)
+    worker = await start_worker(settings, tmp_path)
+    try:
+        names = [t for t in await admin.list_topics() if t.startswith(settings.topic_prefix)]
+        changelog = [t for t in names if t.endswith("-changelog")]
+        assert changelog, names
+        topics = await describe(admin, [*changelog, TopicNames(settings.topic_prefix).titles])
+        for name, topic in topics.items():
+            assert {len(p["replicas"]) for p in topic["partitions"]} == {3}, name
+        assert (await topic_configs(admin, changelog))[changelog[0]]["cleanup.policy"] == "compact"
+    finally:
+        worker.stop()
 
 
 async def _produce_and_read(bootstrap: str, topic: str, value: bytes) -> list[bytes]:

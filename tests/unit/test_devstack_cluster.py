@@ -141,3 +141,11 @@ def test_a_clash_in_one_member_restarts_the_whole_group(tmp_path: Path) -> None:
     finally:
         startup.stop_group(group)
     assert not any(procs.group_alive(proc.pid) for proc in group)
+
+
+def test_check_says_how_many_nodes() -> None:
+    env = {"DEVSTACK_BACKEND": "local", "MONGODB_URI": "mongodb://m:1/", "DEVSTACK_KAFKA_BROKERS": "3"}
+    kafka_line = next(line for line in resolve.describe_plan(env) if line.startswith("kafka: local"))
+    assert "(3-node cluster)" in kafka_line
+    single = resolve.describe_plan({**env, "DEVSTACK_KAFKA_BROKERS": ""})
+    assert "(one broker)" in next(line for line in single if line.startswith("kafka: local"))
