@@ -75,7 +75,7 @@ async def ensure_topics(
             existing = set(await admin.list_topics())
             present = [t for t in configs if t in existing]
             if present:
-                log.debug("topics exist, settings left as they are: %s", ",".join(present))
+                log.info("topics exist, left with the settings they have: %s", ",".join(present))
             missing = [t for t in configs if t not in existing]
             if not missing:
                 return
