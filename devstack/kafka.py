@@ -410,16 +410,26 @@ def verify_with_aiokafka(bootstrap: str, *, brokers: int = 1, timeout: float = 3
 
     async def probe() -> None:
         from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.errors import KafkaError
 
         admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
         await admin.start()
         try:
-            # A node that logged its start may not be in every node's metadata yet: ask again.
-            while len((cluster := await admin.describe_cluster()).get("brokers") or []) < brokers:
-                if time.monotonic() > deadline:
-                    raise DevstackError(
-                        f"kafka at {bootstrap} reports fewer than {brokers} brokers: {cluster}"
-                    )
+            # A node that logged its start may not be in every node's metadata yet, or not take
+            # requests yet (NodeNotReadyError): ask again until the deadline.
+            while True:
+                try:
+                    cluster = await admin.describe_cluster()
+                except KafkaError:
+                    if time.monotonic() > deadline:
+                        raise
+                else:
+                    if len(cluster.get("brokers") or []) >= brokers:
+                        return
+                    if time.monotonic() > deadline:
+                        raise DevstackError(
+                            f"kafka at {bootstrap} reports fewer than {brokers} brokers: {cluster}"
+                        )
                 await asyncio.sleep(0.2)
         finally:
             await admin.close()
