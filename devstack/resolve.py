@@ -20,6 +20,7 @@ from devstack.errors import HOW_TO_GET_SERVERS, DevstackError
 logger = logging.getLogger(__name__)
 
 KAFKA_ENV = "KAFKA_BOOTSTRAP_SERVERS"
+REPLICATION_ENV = "TOPIC_REPLICATION_FACTOR"  # streams.settings reads it
 MONGODB_ENV = "MONGODB_URI"
 BACKEND_ENV = "DEVSTACK_BACKEND"  # auto (default) | docker | local: skip or force Docker
 KEEP_ENV = "DEVSTACK_KEEP"  # 1: keep the temporary work dir (logs, data) after stop
@@ -34,10 +35,15 @@ class Services:
     kafka_bootstrap_servers: str  # "127.0.0.1:PORT"
     mongodb_uri: str  # "mongodb://127.0.0.1:PORT/..." (local SecantusDB: "?directConnection=true")
     origin: dict[str, str] = field(hash=False)  # {"kafka": "env"|"docker"|"local", "mongodb": ...}
+    kafka_brokers: int = 1  # nodes of a local Kafka cluster devstack started (DEVSTACK_KAFKA_BROKERS)
 
     def env(self) -> dict[str, str]:
-        """The two environment variables the worker and the gateway read."""
-        return {KAFKA_ENV: self.kafka_bootstrap_servers, MONGODB_ENV: self.mongodb_uri}
+        """The environment variables the worker and the gateway read: the two servers, and on a
+        local cluster the replication factor its topics should get."""
+        env = {KAFKA_ENV: self.kafka_bootstrap_servers, MONGODB_ENV: self.mongodb_uri}
+        if self.kafka_brokers > 1:
+            env[REPLICATION_ENV] = str(kafka.replication_factor(self.kafka_brokers))
+        return env
 
 
 def backend_choice(env: Mapping[str, str]) -> str:
@@ -119,8 +125,8 @@ def _start_local(
         stack.callback(server.process.stop)
         values["mongodb"] = server.uri
     if "kafka" in built:
-        broker = kafka.start_kafka(built["kafka"], work / "kafka", log=log)
-        stack.callback(broker.process.stop)  # runs before the work dir is removed
+        broker = kafka.start_kafka(built["kafka"], work / "kafka", brokers=kafka.broker_count(), log=log)
+        stack.callback(broker.stop)  # runs before the work dir is removed
         values["kafka"] = broker.bootstrap_servers
     return values
 
@@ -162,7 +168,10 @@ def provide_services(
     """
     env = os.environ
     kind = mongo.mongo_choice(env)  # a typo in DEVSTACK_MONGO fails at once, wherever from
+    brokers = kafka.broker_count(env)  # and one in DEVSTACK_KAFKA_BROKERS
     origins = resolve_origins(env, backends.docker_available)
+    if brokers > 1 and origins["kafka"] != "local":
+        log(f"{kafka.BROKERS_ENV}={brokers} is for local Kafka processes only; kafka is {origins['kafka']}")
     values = {name: env[ENV_VARS[name]].strip() for name in SERVICES if origins[name] == "env"}
     keep = _keep_requested(env) if keep_logs is None else keep_logs
     stack = contextlib.ExitStack()
@@ -195,14 +204,16 @@ def provide_services(
                 work = Path(work_dir) if work_dir is not None else _new_work_dir()
                 work.mkdir(parents=True, exist_ok=True)
                 values.update(backends.start_local(built, work, stack, log))
-            services = Services(values["kafka"], values["mongodb"], dict(origins))
+            cluster = brokers if origins["kafka"] == "local" else 1
+            services = Services(values["kafka"], values["mongodb"], dict(origins), cluster)
         except BaseException as exc:
             finish(failed=isinstance(exc, Exception))
             if isinstance(exc, DevstackError) and work is not None:
                 raise DevstackError(f"{exc}\n(devstack work dir kept for inspection: {work})") from exc
             raise
         log(
-            f"services: kafka={services.kafka_bootstrap_servers} ({origins['kafka']}), "
+            f"services: kafka={services.kafka_bootstrap_servers} ({origins['kafka']}"
+            f"{f', {cluster} brokers' if cluster > 1 else ''}), "
             f"mongodb={services.mongodb_uri} ({origins['mongodb']}"
             f"{' ' + kind if origins['mongodb'] == 'local' else ''})"
         )
@@ -244,7 +255,9 @@ def describe_plan(env: Mapping[str, str] | None = None) -> list[str]:
             libs = kafka.libs_dir(cache)
             state = "cached" if libs.is_dir() else f"to build with mvn ({shutil.which('mvn') or 'MISSING'})"
             java = shutil.which("java") or "MISSING"
-            detail = f"Kafka {kafka.kafka_version()} jars {state} at {libs}; java: {java}"
+            nodes = kafka.broker_count(env)
+            shape = f"{nodes}-node cluster" if nodes > 1 else "one broker"
+            detail = f"Kafka {kafka.kafka_version()} ({shape}) jars {state} at {libs}; java: {java}"
         else:
             detail = mongo.describe(mongo.mongo_choice(env), cache)
         lines.append(f"{name}: {origin} - {detail}")

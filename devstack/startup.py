@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from devstack.cache import Log, tail_lines
@@ -38,6 +39,17 @@ def check_still_running(name: str, proc: ManagedProcess, log_path: Path) -> None
     )
 
 
+def stop_group(group: Sequence[ManagedProcess]) -> None:
+    """Stop every member at once (each TERM, then KILL as `ManagedProcess.stop` does): members
+    stopped one by one can wait on each other, as Kafka nodes wait for the quorum the earlier
+    ones took away."""
+    threads = [threading.Thread(target=proc.stop, name=f"stop-{proc.name}", daemon=True) for proc in group]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def start_on_free_ports(
     name: str,
     *,
@@ -56,23 +68,52 @@ def start_on_free_ports(
     attempt's `log_path` is kept as `<stem>.attempt<N><suffix>`, so a clash is only ever read
     from the attempt that had it.
     """
+    group, chosen = start_group_on_free_ports(
+        name,
+        ports=ports,
+        log_paths=[log_path],
+        launch=lambda chosen: [launch(chosen)],
+        wait_ready=lambda group, chosen: wait_ready(group[0], chosen),
+        log=log,
+        attempts=attempts,
+    )
+    return group[0], chosen
+
+
+def start_group_on_free_ports(
+    name: str,
+    *,
+    ports: int,
+    log_paths: Sequence[Path],
+    launch: Callable[[list[int]], list[ManagedProcess]],
+    wait_ready: Callable[[list[ManagedProcess], list[int]], None],
+    log: Log = logger.info,
+    attempts: int = PORT_ATTEMPTS,
+) -> tuple[list[ManagedProcess], list[int]]:
+    """`start_on_free_ports` for servers that only come up together (a Kafka cluster's nodes
+    wait for their quorum): one clash in any member restarts the whole group on new ports.
+
+    `launch` starts every member (stopping those it started if it fails part-way); each
+    member's log in `log_paths` is kept per attempt as above.
+    """
     for attempt in range(1, attempts + 1):
-        if log_path.exists():
-            log_path.rename(log_path.with_name(f"{log_path.stem}.attempt{attempt - 1}{log_path.suffix}"))
+        for log_path in log_paths:
+            if log_path.exists():
+                log_path.rename(log_path.with_name(f"{log_path.stem}.attempt{attempt - 1}{log_path.suffix}"))
         chosen = free_ports(ports)
-        proc = launch(chosen)
+        group = launch(chosen)
         try:
-            wait_ready(proc, chosen)
+            wait_ready(group, chosen)
         except PortClash:
-            proc.stop()
+            stop_group(group)
             taken = "/".join(str(port) for port in chosen)
             log(f"{name}: port {taken} was taken meanwhile, retrying ({attempt})")
             continue
         except BaseException:
-            proc.stop()
+            stop_group(group)
             raise
-        return proc, chosen
-    raise DevstackError(f"{name}: no free port after {attempts} attempts; see {log_path.parent}")
+        return group, chosen
+    raise DevstackError(f"{name}: no free port after {attempts} attempts; see {log_paths[0].parent}")
 
 
 def wait_for_ping(name: str, proc: ManagedProcess, uri: str, log_path: Path, timeout: float) -> None:

@@ -17,7 +17,7 @@ from gateway.realtime.jobs import JobFanout, register_job_handlers
 from gateway.realtime.livestream import register_livestream_namespaces
 from gateway.responses import CLOCK_KEY, Handler, error_middleware
 from projections.queries import MongoStore
-from streams.admin import deployment_topics, ensure_topics
+from streams.admin import ensure_deployment_topics
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -86,11 +86,7 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     ctx = app[CTX]
-    await ensure_topics(
-        ctx.settings.kafka_bootstrap_servers,
-        deployment_topics(ctx.topics),
-        partitions=ctx.settings.topic_partitions,
-    )
+    await ensure_deployment_topics(ctx.settings)
     await ctx.events.start()
     await ctx.job_fanout.start()
     log.info("gateway started topics_prefix=%r", ctx.settings.topic_prefix)

@@ -9,9 +9,8 @@ import sys
 
 import faust
 
-from runtime.faust_app import topic_names
 from runtime.worker import build_worker
-from streams.admin import deployment_topics, ensure_topics
+from streams.admin import ensure_deployment_topics
 from streams.settings import Settings
 
 
@@ -23,13 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     # Faust subscribes before it declares: a topic missing at that moment gets no partitions.
-    asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap_servers,
-            deployment_topics(topic_names(settings)),
-            partitions=settings.topic_partitions,
-        )
-    )
+    asyncio.run(ensure_deployment_topics(settings))
     worker = build_worker(settings)
     logging.getLogger("faust").setLevel(logging.WARNING)
     faust_worker = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True)

@@ -34,7 +34,8 @@ def create_app(settings: Settings) -> faust.App:
         web_enabled=False,
         autodiscover=False,
         topic_partitions=settings.topic_partitions,
-        topic_replication_factor=1,
+        # Faust creates its changelog topics itself: the same replicas as ours (ADR 0010).
+        topic_replication_factor=settings.topic_replication_factor,
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         # Every job step is user-visible latency: send at once rather than batch.

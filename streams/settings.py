@@ -88,6 +88,8 @@ VARS: tuple[Var, ...] = (
     Var("PORT", "port", _PORT),
     Var("TOPIC_PREFIX", "topic_prefix", keep_empty=True),
     Var("TOPIC_PARTITIONS", "topic_partitions", _POSITIVE_INT),
+    Var("TOPIC_REPLICATION_FACTOR", "topic_replication_factor", _POSITIVE_INT),
+    Var("JOB_EVENTS_RETENTION_HOURS", "job_events_retention_hours", _POSITIVE_INT),
     Var("APP_ID", "app_id"),
     Var("FAUST_DATADIR", "faust_datadir"),
     Var("CACHE_TTL_SECONDS", "cache_ttl_seconds", _SECONDS),
@@ -123,6 +125,11 @@ class Settings:
     # several deployments on one cluster).
     topic_prefix: str = ""
     topic_partitions: int = 1
+    # Replicas of every topic the project creates (Faust's changelog too); min.insync.replicas
+    # is min(2, this). 1 suits the single devstack broker; a cluster wants 3.
+    topic_replication_factor: int = 1
+    # How long job events and scrape requests are kept (streams/topics.py TOPIC_CONFIGS).
+    job_events_retention_hours: int = 7 * 24
     app_id: str = "streamproc"
     faust_datadir: str | None = None  # default: a directory under the system temp dir
     # Netflix jobs
