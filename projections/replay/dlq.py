@@ -260,7 +260,9 @@ async def _send(
 ) -> None:
     """Each record back to its original topic, then a marker so it is never redriven twice."""
     marker = dlq + MARKER_SUFFIX
-    await ensure_topics(bootstrap, [marker], wait_seconds=5.0)
+    # Kept forever (markers are tiny): one that expired before its dead letter (30 days) would
+    # let that letter be redriven twice.
+    await ensure_topics(bootstrap, {marker: {"retention.ms": "-1"}}, wait_seconds=5.0)
     producer = await _producer(bootstrap, connect_timeout)
     try:
         for d in todo:

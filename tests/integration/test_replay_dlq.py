@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from projections.queries import get_job
 from projections.replay.reader import TopicReader
@@ -126,5 +128,16 @@ async def test_redrive_a_fixed_record_once(
         assert dict(letters[2].headers)["x-redriven-from"] == f"{dlq}:0:1".encode()
         final = await cli(settings, "dlq", "list", "--topic", dlq)
         assert "3 dead-lettered records, 2 redriven" in final.out
+        # The markers outlive the dead letters they mark (else one could be redriven twice).
+        admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            (response,) = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, f"{dlq}.redriven")]
+            )
+            entries = {entry[0]: entry[1] for entry in response.resources[0][4]}
+        finally:
+            await admin.close()
+        assert entries["retention.ms"] == "-1"
     finally:
         worker.stop()
