@@ -189,6 +189,14 @@ def build_worker(settings: Settings) -> Worker:
     )
     _register(worker, names.scrape_requests, "scrape-titles", runner)
 
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode types receivers oddly
+    def log_assignment(sender: Any, *_: Any, signal: Any, **__: Any) -> None:
+        # Sent once this process's share of the partitions is assigned and its part of the title
+        # cache is recovered, just before its agents resume: which title keys it now serves.
+        actives = app.assignor.assigned_actives()
+        mine = sorted(tp.partition for tp in actives if tp.topic == names.scrape_requests)
+        log.info("partitions ready topic=%s partitions=%s", names.scrape_requests, mine)
+
     @app.task  # type: ignore[untyped-decorator]  # Faust is untyped
     async def prepare() -> None:
         await store.ensure_indexes()

@@ -122,7 +122,9 @@ class Settings:
     # Every topic name, the Faust app id and consumer groups get this prefix (test isolation,
     # several deployments on one cluster).
     topic_prefix: str = ""
-    topic_partitions: int = 1
+    # The most workers that can share each topic's work (docs/adr/0009-partitions.md). Fixed
+    # when a topic is created: changing it later moves keys to other partitions.
+    topic_partitions: int = 6
     app_id: str = "streamproc"
     faust_datadir: str | None = None  # default: a directory under the system temp dir
     # Netflix jobs

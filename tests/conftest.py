@@ -67,7 +67,9 @@ def settings(services: Services, mongo_server: str) -> Settings:
 @pytest.fixture
 async def topics(settings: Settings) -> TopicNames:
     names = TopicNames(settings.topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap_servers, deployment_topics(names))
+    await ensure_topics(
+        settings.kafka_bootstrap_servers, deployment_topics(names), partitions=settings.topic_partitions
+    )
     return names
 
 
