@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import random
 import re
 import socket
 import sys
@@ -19,6 +21,7 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from devstack.procs import ManagedProcess, start_process
 from streams.settings import Settings
+from streams.topics import title_key
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
@@ -157,6 +160,27 @@ async def group_assignment(settings: Settings) -> dict[str, dict[str, set[int]]]
     return out
 
 
+_title_ids = itertools.count(random.randint(10_000_000, 60_000_000), 7)
+
+
+def title_on(partition: int, partitions: int, country: str = "de") -> str:
+    """A fresh title id whose title key the partitioner puts on `partition` of `partitions`."""
+    ids = map(str, _title_ids)
+    return next(t for t in ids if key_partition(title_key(country, t), partitions) == partition)
+
+
 def key_partition(key: str, partitions: int) -> int:
     """The partition a producer's default partitioner (the gateway's, Faust's) picks for `key`."""
     return int(DefaultPartitioner()(key.encode("utf-8"), list(range(partitions)), list(range(partitions))))
+
+
+async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
+    """The worker group's committed offsets of `topic`: partition -> next offset to read
+    (partitions with no commit are left out)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        found = await admin.list_consumer_group_offsets(settings.topic_prefix + settings.app_id)
+    finally:
+        await admin.close()
+    return {tp.partition: meta.offset for tp, meta in found.items() if tp.topic == topic and meta.offset >= 0}

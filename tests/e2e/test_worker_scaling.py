@@ -4,7 +4,6 @@ them, a title is still fetched once, and a worker leaving does not cost the titl
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ import pytest
 
 from devstack import Services
 from streams.settings import Settings
-from streams.topics import TopicNames, title_key
+from streams.topics import TopicNames
 from tests.e2e.jobclient import JobClient
 from tests.fakes.netflix_server import FakeNetflix
 from tests.support import (
@@ -22,19 +21,12 @@ from tests.support import (
     eventually,
     group_assignment,
     isolated_settings,
-    key_partition,
     start_gateway,
     start_worker,
+    title_on,
 )
 
 pytestmark = pytest.mark.e2e
-
-_ids = itertools.count(random.randint(10_000_000, 60_000_000), 7)
-
-
-def title_on(partition: int, partitions: int, country: str = "de") -> str:
-    """A fresh title id whose title key the partitioner puts on `partition`."""
-    return next(t for t in map(str, _ids) if key_partition(title_key(country, t), partitions) == partition)
 
 
 def url_for(title_id: str, country: str = "de") -> str:
