@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, NoReturn
 
 import faust
@@ -16,12 +18,15 @@ from projections.queries import find_fresh_title
 from projections.registry import LIVE, PROJECTIONS
 from projections.store import MongoStore
 from runtime.faust_app import create_app, meta_from_faust, raw_topic, topic_names
+from runtime.inflight import InFlight
+from runtime.keyserial import KeySerial
 from streams.consume import (
     BatchHandler,
     BatchProcessor,
     EnvelopeProcessor,
     Handler,
     Headers,
+    RecordMeta,
 )
 from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
@@ -38,20 +43,21 @@ class FaustSink:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self._pending: list[Awaitable[Any]] = []
+        # Per agent task: the scrape agent runs several at once, and one job's flush must wait
+        # for (and report the failure of) its own events, not another job's.
+        self._pending: dict[asyncio.Task[Any] | None, list[Awaitable[Any]]] = {}
 
     async def append(self, topic: str, event: Envelope, *, wait: bool = True) -> None:
-        """Queue the event; with `wait`, return once it and every event queued before it are
-        acknowledged. Intermediate job steps don't wait: one partition keeps them in order, and
-        the job's terminal event waits for all of them."""
+        """Queue the event; with `wait`, return once it and every event this task queued before
+        it are acknowledged. Intermediate job steps don't wait: one partition keeps them in
+        order, and the job's terminal event waits for all of them."""
         future = await self.app.producer.send(topic, event.key.encode("utf-8"), encode(event), None, None, [])
-        self._pending.append(future)
+        self._pending.setdefault(asyncio.current_task(), []).append(future)
         if wait:
             await self.flush()
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
+        for future in self._pending.pop(asyncio.current_task(), []):
             await future
 
     async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
@@ -66,21 +72,38 @@ class Worker:
     sink: FaustSink
 
 
-def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
+# How many scrape jobs one worker runs at once. Records with one key (one title) still run one
+# at a time (KeySerial), and each partition is acknowledged in offset order (InFlight), so a slow
+# job that later ones overtook is redelivered after a crash, never skipped (ADR 0009).
+SCRAPE_CONCURRENCY = 8
+
+
+def _register(worker: Worker, topic: str, name: str, handler: Handler, *, concurrency: int = 1) -> None:
     app = worker.app
     processor = EnvelopeProcessor(name=name, handler=handler, sink=worker.sink, dlq_topic=dlq_name)
+    serial = KeySerial()  # one agent instance, one event loop: shared by its records' tasks
+
+    async def handle(key: bytes | None, value: bytes | None, meta: RecordMeta) -> None:
+        # EnvelopeProcessor handles every per-record error itself; only a dependency that stays
+        # down escapes, and then the worker must stop without acking the record. Its retries
+        # happen inside the key's turn, so no other record of the key slips in between.
+        async with serial.hold(key):
+            await processor.process(value, meta)
+
+    async def stop_worker(exc: BaseException) -> None:
+        log.critical("agent %s stopping the worker: %s", name, exc)
+        await app.crash(exc)
 
     async def agent(stream: Any) -> AsyncIterator[None]:
-        async for event in stream.events():
-            # EnvelopeProcessor handles every per-record error itself; only a dependency that
-            # stays down escapes, and then the worker must stop without acking the record.
-            try:
-                await processor.process(event.value, meta_from_faust(event.message))
-            except Exception as exc:
-                log.critical("agent %s stopping the worker: %s", name, exc)
-                await app.crash(exc)
-                raise
-            yield None
+        inflight = InFlight(stream, concurrency, on_error=stop_worker)
+        try:
+            async for event in stream.events():
+                message = event.message
+                work = partial(handle, message.key, event.value, meta_from_faust(message))
+                await inflight.submit(event, work)
+                yield None
+        finally:
+            await inflight.close()
 
     app.agent(raw_topic(app, topic), name=name)(agent)
 
@@ -187,7 +210,7 @@ def build_worker(settings: Settings) -> Worker:
         topics=names,
         stale_after_seconds=settings.title_stale_after_seconds,
     )
-    _register(worker, names.scrape_requests, "scrape-titles", runner)
+    _register(worker, names.scrape_requests, "scrape-titles", runner, concurrency=SCRAPE_CONCURRENCY)
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode types receivers oddly
     def log_assignment(sender: Any, *_: Any, signal: Any, **__: Any) -> None:
