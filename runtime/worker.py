@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any, NoReturn
 
 import faust
+from aiokafka import AIOKafkaConsumer
 
 from projections.queries import find_fresh_title
 from projections.registry import LIVE, PROJECTIONS
@@ -20,6 +21,7 @@ from projections.store import MongoStore
 from runtime.faust_app import create_app, meta_from_faust, raw_topic, topic_names
 from runtime.inflight import InFlight
 from runtime.keyserial import KeySerial
+from streams import kafka
 from streams.consume import (
     BatchHandler,
     BatchProcessor,
@@ -28,11 +30,12 @@ from streams.consume import (
     Headers,
     RecordMeta,
 )
+from streams.errors import NotFoundError
 from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
 from streams.netflix.fetch import NetflixFetcher
 from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
-from streams.settings import Settings
+from streams.settings import Settings, SettingsError
 from streams.topics import dlq_name
 
 log = logging.getLogger(__name__)
@@ -170,6 +173,31 @@ def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHa
     app.agent(raw_topic(app, topic), name=name)(agent)
 
 
+async def _partition_mismatch(settings: Settings, source: str, changelog: str, default: int) -> str | None:
+    """Why the title cache cannot work, if its changelog and its source topic differ in
+    partitions. Faust would only find out at the first cache write, in the middle of a job, and
+    then on every job; so the worker refuses to start. It happens when a topic's partitions
+    were changed by hand, or topics made with another TOPIC_PARTITIONS meet a new changelog
+    (made with `default` partitions)."""
+    bootstrap = settings.kafka_bootstrap_servers
+    consumer = await kafka.start(lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap), bootstrap, 30.0)
+    try:
+        source_n = len(await kafka.partitions(consumer, source, bootstrap))
+        try:
+            changelog_n = len(await kafka.partitions(consumer, changelog, bootstrap))
+        except NotFoundError:
+            changelog_n = default  # Faust creates it with the table's count
+    finally:
+        await consumer.stop()
+    if source_n == changelog_n:
+        return None
+    return (
+        f"the title cache's changelog {changelog} has {changelog_n} partitions but {source} has "
+        f"{source_n}: they must match (TOPIC_PARTITIONS={settings.topic_partitions} only applies "
+        "when a topic is created)"
+    )
+
+
 def build_worker(settings: Settings) -> Worker:
     app = create_app(settings)
     store = MongoStore(settings.mongodb_uri, settings.mongodb_database)
@@ -222,6 +250,12 @@ def build_worker(settings: Settings) -> Worker:
 
     @app.task  # type: ignore[untyped-decorator]  # Faust is untyped
     async def prepare() -> None:
+        changelog, default = cache_table.changelog_topic.get_topic_name(), settings.topic_partitions
+        mismatch = await _partition_mismatch(settings, names.scrape_requests, changelog, default)
+        if mismatch:
+            log.critical("%s; see docs/adr/0009-partitions.md", mismatch)
+            await app.crash(SettingsError(mismatch))
+            return
         await store.ensure_indexes()
         log.info("worker ready app_id=%s topics_prefix=%r", app.conf.id, settings.topic_prefix)
 
