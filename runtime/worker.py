@@ -2,35 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any, NoReturn
 
 import faust
-from aiokafka import AIOKafkaConsumer
 
 from projections.queries import find_fresh_title
 from projections.registry import LIVE, PROJECTIONS
 from projections.store import MongoStore
 from runtime.faust_app import create_app, meta_from_faust, raw_topic, topic_names
-from runtime.inflight import InFlight
-from runtime.keyserial import KeySerial
-from streams import kafka
 from streams.consume import (
     BatchHandler,
     BatchProcessor,
     EnvelopeProcessor,
     Handler,
     Headers,
-    RecordMeta,
 )
-from streams.errors import NotFoundError
 from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
 from streams.netflix.fetch import NetflixFetcher
@@ -46,21 +38,20 @@ class FaustSink:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        # Per agent task: the scrape agent runs several at once, and one job's flush must wait
-        # for (and report the failure of) its own events, not another job's.
-        self._pending: dict[asyncio.Task[Any] | None, list[Awaitable[Any]]] = {}
+        self._pending: list[Awaitable[Any]] = []
 
     async def append(self, topic: str, event: Envelope, *, wait: bool = True) -> None:
-        """Queue the event; with `wait`, return once it and every event this task queued before
-        it are acknowledged. Intermediate job steps don't wait: one partition keeps them in
-        order, and the job's terminal event waits for all of them."""
+        """Queue the event; with `wait`, return once it and every event queued before it are
+        acknowledged. Intermediate job steps don't wait: one partition keeps them in order, and
+        the job's terminal event waits for all of them."""
         future = await self.app.producer.send(topic, event.key.encode("utf-8"), encode(event), None, None, [])
-        self._pending.setdefault(asyncio.current_task(), []).append(future)
+        self._pending.append(future)
         if wait:
             await self.flush()
 
     async def flush(self) -> None:
-        for future in self._pending.pop(asyncio.current_task(), []):
+        pending, self._pending = self._pending, []
+        for future in pending:
             await future
 
     async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
@@ -75,38 +66,21 @@ class Worker:
     sink: FaustSink
 
 
-# How many scrape jobs one worker runs at once. Records with one key (one title) still run one
-# at a time (KeySerial), and each partition is acknowledged in offset order (InFlight), so a slow
-# job that later ones overtook is redelivered after a crash, never skipped (ADR 0009).
-SCRAPE_CONCURRENCY = 8
-
-
-def _register(worker: Worker, topic: str, name: str, handler: Handler, *, concurrency: int = 1) -> None:
+def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
     app = worker.app
     processor = EnvelopeProcessor(name=name, handler=handler, sink=worker.sink, dlq_topic=dlq_name)
-    serial = KeySerial()  # one agent instance, one event loop: shared by its records' tasks
-
-    async def handle(key: bytes | None, value: bytes | None, meta: RecordMeta) -> None:
-        # EnvelopeProcessor handles every per-record error itself; only a dependency that stays
-        # down escapes, and then the worker must stop without acking the record. Its retries
-        # happen inside the key's turn, so no other record of the key slips in between.
-        async with serial.hold(key):
-            await processor.process(value, meta)
-
-    async def stop_worker(exc: BaseException) -> None:
-        log.critical("agent %s stopping the worker: %s", name, exc)
-        await app.crash(exc)
 
     async def agent(stream: Any) -> AsyncIterator[None]:
-        inflight = InFlight(stream, concurrency, on_error=stop_worker)
-        try:
-            async for event in stream.events():
-                message = event.message
-                work = partial(handle, message.key, event.value, meta_from_faust(message))
-                await inflight.submit(event, work)
-                yield None
-        finally:
-            await inflight.close()
+        async for event in stream.events():
+            # EnvelopeProcessor handles every per-record error itself; only a dependency that
+            # stays down escapes, and then the worker must stop without acking the record.
+            try:
+                await processor.process(event.value, meta_from_faust(event.message))
+            except Exception as exc:
+                log.critical("agent %s stopping the worker: %s", name, exc)
+                await app.crash(exc)
+                raise
+            yield None
 
     app.agent(raw_topic(app, topic), name=name)(agent)
 
@@ -173,31 +147,6 @@ def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHa
     app.agent(raw_topic(app, topic), name=name)(agent)
 
 
-async def _partition_mismatch(settings: Settings, source: str, changelog: str, default: int) -> str | None:
-    """Why the title cache cannot work, if its changelog and its source topic differ in
-    partitions. Faust would only find out at the first cache write, in the middle of a job, and
-    then on every job; so the worker refuses to start. It happens when a topic's partitions
-    were changed by hand, or topics made with another TOPIC_PARTITIONS meet a new changelog
-    (made with `default` partitions)."""
-    bootstrap = settings.kafka_bootstrap_servers
-    consumer = await kafka.start(lambda: AIOKafkaConsumer(bootstrap_servers=bootstrap), bootstrap, 30.0)
-    try:
-        source_n = len(await kafka.partitions(consumer, source, bootstrap))
-        try:
-            changelog_n = len(await kafka.partitions(consumer, changelog, bootstrap))
-        except NotFoundError:
-            changelog_n = default  # Faust creates it with the table's count
-    finally:
-        await consumer.stop()
-    if source_n == changelog_n:
-        return None
-    return (
-        f"the title cache's changelog {changelog} has {changelog_n} partitions but {source} has "
-        f"{source_n}: they must match (TOPIC_PARTITIONS={settings.topic_partitions} only applies "
-        "when a topic is created)"
-    )
-
-
 def build_worker(settings: Settings) -> Worker:
     app = create_app(settings)
     store = MongoStore(settings.mongodb_uri, settings.mongodb_database)
@@ -238,24 +187,34 @@ def build_worker(settings: Settings) -> Worker:
         topics=names,
         stale_after_seconds=settings.title_stale_after_seconds,
     )
-    _register(worker, names.scrape_requests, "scrape-titles", runner, concurrency=SCRAPE_CONCURRENCY)
+    _register(worker, names.scrape_requests, "scrape-titles", runner)
+
+    changelog = cache_table.changelog_topic.get_topic_name()
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode types receivers oddly
-    def log_assignment(sender: Any, *_: Any, signal: Any, **__: Any) -> None:
+    async def on_assigned(sender: Any, *_: Any, signal: Any, **__: Any) -> None:
         # Sent once this process's share of the partitions is assigned and its part of the title
         # cache is recovered, just before its agents resume: which title keys it now serves.
         actives = app.assignor.assigned_actives()
         mine = sorted(tp.partition for tp in actives if tp.topic == names.scrape_requests)
         log.info("partitions ready topic=%s partitions=%s", names.scrape_requests, mine)
+        # Faust checks that a table's changelog matches its source topic only at the table's
+        # first write, in the middle of a job, and then fails every job: refuse to run instead.
+        # Seen when a topic's partitions were changed by hand, or topics made with another
+        # TOPIC_PARTITIONS meet a changelog made with this one (docs/adr/0009-partitions.md).
+        source_n = app.consumer.topic_partitions(names.scrape_requests)
+        changelog_n = app.consumer.topic_partitions(changelog)
+        if source_n and changelog_n and source_n != changelog_n:
+            why = (
+                f"the title cache's changelog {changelog} has {changelog_n} partitions but "
+                f"{names.scrape_requests} has {source_n}: they must match "
+                f"(TOPIC_PARTITIONS={settings.topic_partitions} only applies when a topic is created)"
+            )
+            log.critical("%s; see docs/adr/0009-partitions.md", why)
+            await app.crash(SettingsError(why))
 
     @app.task  # type: ignore[untyped-decorator]  # Faust is untyped
     async def prepare() -> None:
-        changelog, default = cache_table.changelog_topic.get_topic_name(), settings.topic_partitions
-        mismatch = await _partition_mismatch(settings, names.scrape_requests, changelog, default)
-        if mismatch:
-            log.critical("%s; see docs/adr/0009-partitions.md", mismatch)
-            await app.crash(SettingsError(mismatch))
-            return
         await store.ensure_indexes()
         log.info("worker ready app_id=%s topics_prefix=%r", app.conf.id, settings.topic_prefix)
 

@@ -172,15 +172,3 @@ def title_on(partition: int, partitions: int, country: str = "de") -> str:
 def key_partition(key: str, partitions: int) -> int:
     """The partition a producer's default partitioner (the gateway's, Faust's) picks for `key`."""
     return int(DefaultPartitioner()(key.encode("utf-8"), list(range(partitions)), list(range(partitions))))
-
-
-async def committed_offsets(settings: Settings, topic: str) -> dict[int, int]:
-    """The worker group's committed offsets of `topic`: partition -> next offset to read
-    (partitions with no commit are left out)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
-    await admin.start()
-    try:
-        found = await admin.list_consumer_group_offsets(settings.topic_prefix + settings.app_id)
-    finally:
-        await admin.close()
-    return {tp.partition: meta.offset for tp, meta in found.items() if tp.topic == topic and meta.offset >= 0}

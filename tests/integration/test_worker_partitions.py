@@ -51,6 +51,5 @@ async def test_a_changelog_that_cannot_match_its_topic_stops_the_worker(
             f"the title cache's changelog {changelog_of(settings)} has 6 partitions but "
             f"{names.scrape_requests} has 1: they must match"
         ) in worker.log()
-        assert "worker ready" not in worker.log()
     finally:
         worker.stop()
