@@ -72,6 +72,10 @@ def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
 
     async def agent(stream: Any) -> AsyncIterator[None]:
         async for event in stream.events():
+            # Faust acks the current event when it closes the stream, and a stop closes it from
+            # another task while a job may be half done: one more reference until the job ends
+            # makes that ack a no-op, so the next owner runs the job again (as for projections).
+            event.message.incref()
             # EnvelopeProcessor handles every per-record error itself; only a dependency that
             # stays down escapes, and then the worker must stop without acking the record.
             try:
@@ -80,6 +84,7 @@ def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
                 log.critical("agent %s stopping the worker: %s", name, exc)
                 await app.crash(exc)
                 raise
+            event.message.decref()  # done: the stream's own ack now commits it
             yield None
 
     app.agent(raw_topic(app, topic), name=name)(agent)
