@@ -31,6 +31,11 @@ def create_app(settings: Settings) -> faust.App:
         broker=broker_urls(settings.kafka_bootstrap_servers),
         # Tables live in memory and are rebuilt from their changelog topic on start.
         store="memory://",
+        # No standby replicas: with the in-memory store they cannot speed up a failover. A standby
+        # copy has no persisted offset, so Faust recovers a partition it promotes to active from
+        # the changelog's start anyway, as it does for any newly assigned one (compacted: one
+        # record per cached title). Standbys would only double the changelog reads (ADR 0009).
+        table_standby_replicas=0,
         web_enabled=False,
         autodiscover=False,
         topic_partitions=settings.topic_partitions,

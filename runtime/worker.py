@@ -27,8 +27,8 @@ from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
 from streams.netflix.fetch import NetflixFetcher
 from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
-from streams.settings import Settings
-from streams.topics import dlq_name
+from streams.settings import Settings, SettingsError
+from streams.topics import dlq_name, min_insync_replicas
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,10 @@ def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
 
     async def agent(stream: Any) -> AsyncIterator[None]:
         async for event in stream.events():
+            # Faust acks the current event when it closes the stream, and a stop closes it from
+            # another task while a job may be half done: one more reference until the job ends
+            # makes that ack a no-op, so the next owner runs the job again (as for projections).
+            event.message.incref()
             # EnvelopeProcessor handles every per-record error itself; only a dependency that
             # stays down escapes, and then the worker must stop without acking the record.
             try:
@@ -80,6 +84,7 @@ def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
                 log.critical("agent %s stopping the worker: %s", name, exc)
                 await app.crash(exc)
                 raise
+            event.message.decref()  # done: the stream's own ack now commits it
             yield None
 
     app.agent(raw_topic(app, topic), name=name)(agent)
@@ -167,6 +172,10 @@ def build_worker(settings: Settings) -> Worker:
         default=None,
         partitions=settings.topic_partitions,
         help="title key -> {cachedAt, title}",
+        # As on every topic of ours (ADR 0010): acks=all needs this many replicas in sync.
+        extra_topic_configs={
+            "min.insync.replicas": str(min_insync_replicas(settings.topic_replication_factor))
+        },
     )
     fetcher = NetflixFetcher(
         settings.netflix_base_url,
@@ -188,6 +197,30 @@ def build_worker(settings: Settings) -> Worker:
         stale_after_seconds=settings.title_stale_after_seconds,
     )
     _register(worker, names.scrape_requests, "scrape-titles", runner)
+
+    changelog = cache_table.changelog_topic.get_topic_name()
+
+    @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode types receivers oddly
+    async def on_assigned(sender: Any, *_: Any, signal: Any, **__: Any) -> None:
+        # Sent once this process's share of the partitions is assigned and its part of the title
+        # cache is recovered, just before its agents resume: which title keys it now serves.
+        actives = app.assignor.assigned_actives()
+        mine = sorted(tp.partition for tp in actives if tp.topic == names.scrape_requests)
+        log.info("partitions ready topic=%s partitions=%s", names.scrape_requests, mine)
+        # Faust checks that a table's changelog matches its source topic only at the table's
+        # first write, in the middle of a job, and then fails every job: refuse to run instead.
+        # Seen when a topic's partitions were changed by hand, or topics made with another
+        # TOPIC_PARTITIONS meet a changelog made with this one (docs/adr/0009-partitions.md).
+        source_n = app.consumer.topic_partitions(names.scrape_requests)
+        changelog_n = app.consumer.topic_partitions(changelog)
+        if source_n and changelog_n and source_n != changelog_n:
+            why = (
+                f"the title cache's changelog {changelog} has {changelog_n} partitions but "
+                f"{names.scrape_requests} has {source_n}: they must match "
+                f"(TOPIC_PARTITIONS={settings.topic_partitions} only applies when a topic is created)"
+            )
+            log.critical("%s; see docs/adr/0009-partitions.md", why)
+            await app.crash(SettingsError(why))
 
     @app.task  # type: ignore[untyped-decorator]  # Faust is untyped
     async def prepare() -> None:

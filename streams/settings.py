@@ -124,7 +124,9 @@ class Settings:
     # Every topic name, the Faust app id and consumer groups get this prefix (test isolation,
     # several deployments on one cluster).
     topic_prefix: str = ""
-    topic_partitions: int = 1
+    # The most workers that can share each topic's work (docs/adr/0009-partitions.md). Fixed
+    # when a topic is created: changing it later moves keys to other partitions.
+    topic_partitions: int = 6
     # Replicas of every topic the project creates (Faust's changelog too); min.insync.replicas
     # is min(2, this). 1 suits the single devstack broker; a cluster wants 3.
     topic_replication_factor: int = 1

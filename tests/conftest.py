@@ -59,15 +59,20 @@ def mongo_server(request: pytest.FixtureRequest, services: Services) -> str:
 
 
 @pytest.fixture
-def settings(services: Services, mongo_server: str) -> Settings:
-    """A fresh deployment per test: its own topic prefix, consumer group and database."""
+def settings(request: pytest.FixtureRequest, services: Services, mongo_server: str) -> Settings:
+    """A fresh deployment per test: its own topic prefix, consumer group and database. A test
+    marked `single_partition` gets one partition per topic (TOPIC_PARTITIONS=1)."""
+    if request.node.get_closest_marker("single_partition"):
+        return isolated_settings(services, mongodb_uri=mongo_server, topic_partitions=1)
     return isolated_settings(services, mongodb_uri=mongo_server)
 
 
 @pytest.fixture
 async def topics(settings: Settings) -> TopicNames:
     names = TopicNames(settings.topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap_servers, deployment_topics(names))
+    await ensure_topics(
+        settings.kafka_bootstrap_servers, deployment_topics(names), partitions=settings.topic_partitions
+    )
     return names
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import random
 import re
 import socket
 import sys
@@ -13,8 +15,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.partitioner import DefaultPartitioner
+
 from devstack.procs import ManagedProcess, start_process
 from streams.settings import Settings
+from streams.topics import title_key
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
@@ -122,8 +129,8 @@ class ServiceProcess:
         return self.proc.stop(timeout=15) if self.proc else None
 
 
-async def start_worker(settings: Settings, log_dir: Path) -> ServiceProcess:
-    worker = ServiceProcess("worker", ["-m", "runtime", "worker"], settings, log_dir).start()
+async def start_worker(settings: Settings, log_dir: Path, name: str = "worker") -> ServiceProcess:
+    worker = ServiceProcess(name, ["-m", "runtime", "worker"], settings, log_dir).start()
     await worker.wait_for_log(r"worker ready")
     return worker
 
@@ -132,3 +139,36 @@ async def start_gateway(settings: Settings, log_dir: Path) -> ServiceProcess:
     gateway = ServiceProcess("gateway", ["-m", "gateway"], settings, log_dir).start()
     await gateway.wait_for_log(r"gateway started")
     return gateway
+
+
+async def group_assignment(settings: Settings) -> dict[str, dict[str, set[int]]]:
+    """The worker consumer group as the broker describes it: member id -> topic -> partitions.
+    Empty while the group rebalances (a member's assignment is only known once it is stable)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        [response] = await admin.describe_consumer_groups([settings.topic_prefix + settings.app_id])
+    finally:
+        await admin.close()
+    _error, _group, state, _type, _protocol, members = response.groups[0][:6]
+    if state != "Stable":
+        return {}
+    out: dict[str, dict[str, set[int]]] = {}
+    for member_id, *_rest, assignment in members:
+        decoded = ConsumerProtocolMemberAssignment.decode(assignment)
+        out[member_id] = {topic: set(partitions) for topic, partitions in decoded.assignment}
+    return out
+
+
+_title_ids = itertools.count(random.randint(10_000_000, 60_000_000), 7)
+
+
+def title_on(partition: int, partitions: int, country: str = "de") -> str:
+    """A fresh title id whose title key the partitioner puts on `partition` of `partitions`."""
+    ids = map(str, _title_ids)
+    return next(t for t in ids if key_partition(title_key(country, t), partitions) == partition)
+
+
+def key_partition(key: str, partitions: int) -> int:
+    """The partition a producer's default partitioner (the gateway's, Faust's) picks for `key`."""
+    return int(DefaultPartitioner()(key.encode("utf-8"), list(range(partitions)), list(range(partitions))))

@@ -147,7 +147,9 @@ async def test_the_worker_makes_its_changelog_with_three_replicas(
         topics = await describe(admin, [*changelog, TopicNames(settings.topic_prefix).titles])
         for name, topic in topics.items():
             assert {len(p["replicas"]) for p in topic["partitions"]} == {3}, name
-        assert (await topic_configs(admin, changelog))[changelog[0]]["cleanup.policy"] == "compact"
+        configs = (await topic_configs(admin, changelog))[changelog[0]]
+        assert configs["cleanup.policy"] == "compact"
+        assert configs["min.insync.replicas"] == "2"
     finally:
         worker.stop()
 

@@ -148,7 +148,9 @@ class Deployment:
 
 async def deploy(settings: Settings) -> Deployment:
     names = TopicNames(settings.topic_prefix)
-    await ensure_topics(settings.kafka_bootstrap_servers, deployment_topics(names))
+    await ensure_topics(
+        settings.kafka_bootstrap_servers, deployment_topics(names), partitions=settings.topic_partitions
+    )
     return Deployment(
         settings, MongoStore(settings.mongodb_uri, settings.mongodb_database), names.livestream_events
     )

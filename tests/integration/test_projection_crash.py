@@ -30,7 +30,8 @@ from tests.integration.replay_cli import cli, produce, wire
 from tests.livestream_model import MemoryModel
 from tests.support import ServiceProcess, eventually, start_worker
 
-pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers]
+# The crash window is read off partition 0's committed offset and the positions written.
+pytestmark = [pytest.mark.integration, pytest.mark.both_mongo_servers, pytest.mark.single_partition]
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 BATCH = 25
 

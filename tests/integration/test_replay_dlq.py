@@ -21,7 +21,8 @@ from streams.topics import TopicNames
 from tests.integration.replay_cli import cli, job_story, produce
 from tests.support import eventually, start_worker
 
-pytestmark = pytest.mark.integration
+# The listing and the redrives name records by partition 0's offsets.
+pytestmark = [pytest.mark.integration, pytest.mark.single_partition]
 
 
 async def end_offset(settings: Settings, topic: str) -> int:
