@@ -124,6 +124,8 @@ class JobFanout:
         async with self._lock(job_id):
             await self.sio.enter_room(sid, room(job_id))
             job = self.jobs.get(job_id)
+            if job is None and doc is None:  # evicted since the look above: rare, read it here
+                doc = await get_job(self.store, job_id)
             if job is not None and job.replayable:
                 emits = [e for ev in job.released_events() for e in emits_for(ev)]
                 status = job.status
