@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import KafkaError
 
 import devstack
 from devstack import procs
@@ -63,23 +64,38 @@ async def admin(cluster: devstack.Services) -> AsyncIterator[AIOKafkaAdminClient
 
 
 async def topic_configs(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, dict[str, str]]:
+    """Each topic's configs, once the broker asked answers for all of them without an error."""
     resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
-    out: dict[str, dict[str, str]] = {}
-    for response in await admin.describe_configs(resources):
-        for _code, _message, _type, name, entries in response.resources:
-            out[name] = {entry[0]: entry[1] for entry in entries}
-    return out
+
+    async def answered() -> dict[str, dict[str, str]]:
+        out: dict[str, dict[str, str]] = {}
+        try:
+            responses = await admin.describe_configs(resources)
+        except KafkaError:
+            return {}  # the node asked is away (stopped, or not yet up to date): ask again
+        for response in responses:
+            for code, _message, _type, name, entries in response.resources:
+                if code != 0:
+                    return {}
+                out[name] = {entry[0]: entry[1] for entry in entries}
+        return out if set(out) == set(names) else {}
+
+    return await eventually(answered, timeout=15, what=f"configs of {names}")
 
 
 async def describe(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, Any]:
     """Each topic's metadata, once the broker asked knows all of them (brokers learn of a new
-    topic from the controller a moment apart)."""
+    topic from the controller a moment apart; the admin client asks a random known node, which
+    may be the one a test stopped)."""
 
     async def known() -> dict[str, Any]:
-        found = {topic["topic"]: topic for topic in await admin.describe_topics(names)}
+        try:
+            found = {topic["topic"]: topic for topic in await admin.describe_topics(names)}
+        except KafkaError:
+            return {}
         return found if all(topic["error_code"] == 0 for topic in found.values()) else {}
 
-    return await eventually(known, timeout=10, what=f"metadata of {names}")
+    return await eventually(known, timeout=15, what=f"metadata of {names}")
 
 
 def test_the_cluster_lists_three_brokers(cluster: devstack.Services) -> None:
