@@ -35,6 +35,7 @@ import socketio  # noqa: E402
 from aiohttp import web  # noqa: E402
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
+from bench.stats import pct  # noqa: E402
 from devstack import provide_services  # noqa: E402
 from devstack.procs import ManagedProcess, start_process  # noqa: E402
 from streams.admin import deployment_topics, ensure_topics  # noqa: E402
@@ -64,11 +65,6 @@ TITLE = TitleData(
     cast=["Actor One", "Actor Two", "Actor Three"],
 )
 LIVE = ("job:progress:10", "job:progress:100", "job:completed")
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else 0.0
 
 
 def rss_mb(pid: int) -> float:

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 from aiokafka import AIOKafkaProducer  # noqa: E402
 from bson import ObjectId  # noqa: E402
 
+from bench.stats import pct  # noqa: E402
 from devstack import provide_services  # noqa: E402
 from projections.livestream import LivestreamFold  # noqa: E402
 from projections.livestream_queries import my_watched  # noqa: E402
@@ -53,11 +54,6 @@ from streams.topics import dlq_name  # noqa: E402
 from tests.livestream_model import MemoryModel  # noqa: E402
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def oid(n: int, prefix: int) -> str:

@@ -21,16 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
 
+from bench.stats import pct  # noqa: E402
 from devstack import provide_services  # noqa: E402
 from streams.admin import ensure_topics  # noqa: E402
 from tests.e2e.jobclient import JobClient  # noqa: E402
 from tests.fakes.netflix_server import FakeNetflix  # noqa: E402
 from tests.support import isolated_settings, start_gateway, start_worker  # noqa: E402
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
 def row(name: str, ms: list[float], base: float | None = None) -> str:

@@ -27,17 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywher
 import aiohttp  # noqa: E402
 import socketio  # noqa: E402
 
+from bench.stats import pct  # noqa: E402
 from devstack import provide_services  # noqa: E402
 from tests.fakes.netflix_server import FakeNetflix  # noqa: E402
 from tests.support import ServiceProcess, free_port, isolated_settings  # noqa: E402
 
 TITLES = [f"8161{n:04d}" for n in range(60)]
 SUBSCRIBERS_PER_GATEWAY = 50
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))] if ordered else 0.0
 
 
 class Subscribers:
