@@ -159,49 +159,25 @@ async def run_rate(
     members: dict[str, list[int]] = {}
     failures: list[str] = []
 
-    async def append(data: Any, job: str, seq: int) -> float:
-        event = new_event(data, key=job, sequence=seq, correlation_id=job)
+    async def append(event: bytes, job: str) -> float:
         t = time.perf_counter()
-        await producer.send(topic, encode(event), key=job.encode())  # not awaited: as the worker
+        await producer.send(topic, event, key=job.encode())  # not awaited: as the worker
         return t
 
     async def job(n: int) -> None:
         job_id = str(uuid.uuid4())
         group = groups[n % len(groups)]
         members[job_id] = group
-        await (
-            await producer.send(
-                topic,
-                encode(
-                    new_event(
-                        JobCreated(job_id=job_id, url=TITLE.url, country="tr", title_id="81616256"),
-                        key=job_id,
-                        sequence=1,
-                        correlation_id=job_id,
-                    )
-                ),
-                key=job_id.encode(),
-            )
-        )
+        created, checking_cache, completed = job_events(job_id)
+        await (await producer.send(topic, created, key=job_id.encode()))
         acks = await asyncio.gather(
             *(clients.sockets[c].call("job:subscribe", job_id, timeout=30) for c in group),
             return_exceptions=True,
         )
         if not all(isinstance(a, dict) and a.get("ok") for a in acks):
             failures.append(f"{job_id}: {acks[0]!r}")
-        step = JobStep.CHECKING_CACHE
-        sent[(job_id, "job:progress:10")] = await append(
-            JobProgress(
-                job_id=job_id,
-                progress=STEP_PROGRESS[step],
-                status=JobStatus.PROCESSING,
-                step=STEP_DESCRIPTION[step],
-                step_code=step,
-            ),
-            job_id,
-            2,
-        )
-        t = await append(JobCompleted(job_id=job_id, source="cache", data=TITLE), job_id, 3)
+        sent[(job_id, "job:progress:10")] = await append(checking_cache, job_id)
+        t = await append(completed, job_id)
         sent[(job_id, "job:progress:100")] = sent[(job_id, "job:completed")] = t
 
     t0 = time.perf_counter()
@@ -234,28 +210,33 @@ async def run_rate(
     }
 
 
+def job_events(job_id: str) -> list[bytes]:
+    """A cache-hit job as a worker writes it: created, checking_cache, completed (encoded)."""
+    step = JobStep.CHECKING_CACHE
+    payloads = (
+        JobCreated(job_id=job_id, url=TITLE.url, country="tr", title_id="81616256"),
+        JobProgress(
+            job_id=job_id,
+            progress=STEP_PROGRESS[step],
+            status=JobStatus.PROCESSING,
+            step=STEP_DESCRIPTION[step],
+            step_code=step,
+        ),
+        JobCompleted(job_id=job_id, source="cache", data=TITLE),
+    )
+    return [
+        encode(new_event(data, key=job_id, sequence=seq, correlation_id=job_id))
+        for seq, data in enumerate(payloads, start=1)
+    ]
+
+
 async def burst(producer: AIOKafkaProducer, topic: str, jobs: int) -> None:
     """Whole jobs (created, checking_cache, completed) as fast as the producer takes them."""
-    step = JobStep.CHECKING_CACHE
     pending = []
     for _ in range(jobs):
         job_id = str(uuid.uuid4())
-        for seq, data in enumerate(
-            (
-                JobCreated(job_id=job_id, url=TITLE.url, country="tr", title_id="81616256"),
-                JobProgress(
-                    job_id=job_id,
-                    progress=STEP_PROGRESS[step],
-                    status=JobStatus.PROCESSING,
-                    step=STEP_DESCRIPTION[step],
-                    step_code=step,
-                ),
-                JobCompleted(job_id=job_id, source="cache", data=TITLE),
-            ),
-            start=1,
-        ):
-            event = new_event(data, key=job_id, sequence=seq, correlation_id=job_id)
-            pending.append(await producer.send(topic, encode(event), key=job_id.encode()))
+        for event in job_events(job_id):
+            pending.append(await producer.send(topic, event, key=job_id.encode()))
     await asyncio.gather(*pending)
 
 
