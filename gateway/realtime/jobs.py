@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ctypes
 import ctypes.util
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import socketio
@@ -41,14 +42,25 @@ log = logging.getLogger(__name__)
 SWEEP_SECONDS = 5.0
 
 
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, looked up once (find_library runs ldconfig); None without glibc."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):
+        return None
+    return trim
+
+
 def _release_free_memory() -> None:
     """Hand freed heap back to the OS (glibc keeps it otherwise, and RSS stays at its peak
     after a burst); a no-op where there is no glibc."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(name).malloc_trim(0)
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 # Subscribes and publishes of one job are ordered by one of these locks (picked by job id), so
