@@ -200,6 +200,20 @@ def _devstack_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
+def _end(cli: subprocess.Popen[str]) -> None:
+    """After a test of the CLI, however it went: a CLI still running (an assertion failed before
+    it was told to stop) is stopped as a user would, then killed if it does not stop."""
+    if cli.poll() is None:
+        cli.send_signal(signal.SIGTERM)
+        try:
+            cli.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            cli.kill()
+            cli.wait()
+    if cli.stdout is not None:
+        cli.stdout.close()
+
+
 class _Output:
     """Collects a subprocess's output lines in a thread."""
 
@@ -248,15 +262,7 @@ def test_cli_run_stops_children_and_servers_on_sigterm(local_only: str) -> None:
         cli.send_signal(signal.SIGTERM)
         assert cli.wait(timeout=60) == 0
     finally:
-        if cli.poll() is None:  # assertion failed above: still clean up properly
-            cli.send_signal(signal.SIGTERM)
-            try:
-                cli.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                cli.kill()
-                cli.wait()
-        if cli.stdout is not None:
-            cli.stdout.close()
+        _end(cli)
     assert processes_with_marker(local_only) == []
 
 
@@ -317,11 +323,7 @@ def test_cli_run_restarts_a_crashed_child_then_sigint_stops_everything(
         cli.send_signal(signal.SIGINT)
         assert cli.wait(timeout=30) == 0
     finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.wait()
-        if cli.stdout is not None:
-            cli.stdout.close()
+        _end(cli)
     assert processes_with_marker(local_only) == []
 
 
@@ -425,11 +427,7 @@ def test_cli_run_expands_gateways_behind_nginx_and_stops_it_too(local_only: str,
         cli.send_signal(signal.SIGINT)
         assert cli.wait(timeout=30) == 0
     finally:
-        if cli.poll() is None:
-            cli.kill()
-            cli.wait()
-        if cli.stdout is not None:
-            cli.stdout.close()
+        _end(cli)
     assert processes_with_marker(local_only) == []
     assert not procs.group_alive(nginx_pid)
     assert not procs.tcp_open("127.0.0.1", port)
