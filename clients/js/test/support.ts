@@ -5,7 +5,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { io } from 'socket.io-client';
 import type { ManagerOptions, Socket, SocketOptions } from 'socket.io-client';
 
-const HOW = 'run these tests through `pytest tests/e2e/test_js_client.py` (it starts Kafka, the database, a worker, the gateway and a fake Netflix, and sets GATEWAY_URL, API_KEY, JWT_SECRET, TITLE_URLS, FORBIDDEN_TITLE_URL, SLOW_TITLE_URL)';
+const HOW = 'run these tests through `pytest tests/e2e/test_js_client.py` (it starts Kafka, the database, a worker, the gateway and a fake Netflix, and sets GATEWAY_URL, API_KEY, JWT_SECRET, TITLE_URLS, FORBIDDEN_TITLE_URL, SLOW_TITLE_URLS)';
 
 /** An environment variable the stack tests need; missing, the test fails saying how to run it. */
 export function env(name: string): string {
