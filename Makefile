@@ -62,8 +62,21 @@ $(JS_CLIENT_STAMP): tests/js/package.json tests/js/package-lock.json
 	flock $(JS_CLIENT_DIR).lock sh -c 'cp tests/js/package.json tests/js/package-lock.json $(JS_CLIENT_DIR)/ && \
 		npm ci --prefix $(JS_CLIENT_DIR) --no-audit --no-fund --loglevel=error && touch $@'
 
+JS_PKG := clients/js
+JS_PKG_STAMP := $(JS_PKG)/node_modules/.installed-by-make
+
+.PHONY: js-client
+js-client: $(JS_PKG_STAMP) install ## npm ci clients/js (once per lockfile), then build it: types regenerated and checked for drift, tsc to dist/
+	cd $(JS_PKG) && PYTHON=$(abspath $(PY)) npm run build --silent
+
+# npm ci empties node_modules first, so the stamp inside it also goes if someone deletes it
+$(JS_PKG_STAMP): $(JS_PKG)/package.json $(JS_PKG)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "js-client: node 20.19+ and npm are needed (apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --prefix $(JS_PKG) --no-audit --no-fund --loglevel=error
+	@touch $@
+
 .PHONY: test
-test: infra lb-deps js-deps ## run every test (unit, integration, e2e) against real servers the project starts
+test: infra lb-deps js-deps js-client ## run every test (unit, integration, e2e) against real servers the project starts
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -71,11 +84,12 @@ test-unit: install ## only the unit tests (no servers)
 	$(PY) -m pytest -p no:cacheprovider -m unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: install ## ruff (lint + format), mypy, import-linter (the package boundaries in pyproject.toml)
+lint: install $(JS_PKG_STAMP) ## ruff (lint + format), mypy, import-linter (the package boundaries in pyproject.toml), clients/js type drift + tsc
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+	cd $(JS_PKG) && PYTHON=$(abspath $(PY)) npm run check --silent
 
 .PHONY: bench
 bench: infra ## run the benchmarks in bench/ (figures, not pass/fail)
