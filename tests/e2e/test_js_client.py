@@ -130,3 +130,7 @@ async def test_js_client_package_against_the_real_gateway(js_stack: JsStack) -> 
     # the suite ran, not an empty selection: every file reported
     for name in ("seeds", "rest", "subscribe", "seedExample", "react", "rtk"):
         assert f"test/{name}.test.ts" in output, output[-5000:]
+    # and none skipped (the recovery tests need nothing switched on)
+    summary = [line.strip() for line in output.splitlines() if line.strip().startswith("Tests ")]
+    assert summary and "skipped" not in summary[-1] and "passed" in summary[-1], output[-5000:]
+    print(summary[-1])

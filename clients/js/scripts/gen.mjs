@@ -192,14 +192,18 @@ function renderEvents(api) {
         out += declare(ack, stripTitles(msg['x-ack']), `The ack of \`${msg.name}\` on ${ns}.`) + '\n';
       }
       if (!maps.has(ns)) maps.set(ns, { server: [], client: [] });
-      maps.get(ns)[direction].push({ event: msg.name, typeName, ack });
+      maps.get(ns)[direction].push({ event: msg.name, typeName, ack, offset: Boolean(msg['x-offset-argument']) });
     }
   }
   for (const [ns, { server, client }] of maps) {
     const prefix = ns === '/' ? 'Default' : pascal(ns);
     out += `/** Events the server emits on ${ns}, for \`Socket<${prefix}ServerEvents, ${prefix}ClientEvents>\`. */\n`;
     out += `export interface ${prefix}ServerEvents {\n`;
-    for (const e of server) out += `  ${JSON.stringify(e.event)}: (payload: ${e.typeName}) => void;\n`;
+    for (const e of server) {
+      // connection state recovery's offset, sent after the payload (socket.io-client keeps it)
+      const offset = e.offset ? ', offset?: string' : '';
+      out += `  ${JSON.stringify(e.event)}: (payload: ${e.typeName}${offset}) => void;\n`;
+    }
     out += '}\n\n';
     out += `/** Events a client emits on ${ns}. */\n`;
     out += `export interface ${prefix}ClientEvents {\n`;

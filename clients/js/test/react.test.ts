@@ -67,8 +67,7 @@ describe('useJob', () => {
     expect(view()?.result).toBeNull();
   });
 
-  // Needs the gateway's connection state recovery (the lead's part of issue 11): set CSR=1.
-  it.skipIf(!process.env.CSR)('completes after a dropped connection, with recovered true', async () => {
+  it('completes after a dropped connection, with recovered true', async () => {
     const socket = connect();
     const { jobId } = await client().getInfoAsync(env('SLOW_TITLE_URLS').split(',')[2]);
     const view = follow(jobId, { socket });

@@ -65,8 +65,10 @@ describe('subscribeJob', () => {
     expect(error.code).toBe('JOB_NOT_FOUND');
   });
 
-  it('still resolves when the connection drops in the middle of the job (each step once)', async () => {
-    const socket = connect();
+  it('still resolves when the connection drops mid-job and is not recovered (each step once)', async () => {
+    // recovery: false: the gateway sends no offsets, so it cannot recover this session and
+    // subscribeJob subscribes again (what it does against a server without recovery)
+    const socket = connect({ auth: { recovery: false } });
     const { jobId } = await client().getInfoAsync(slowTitle(0)); // the fake answers it after a delay
     const steps: number[] = [];
     let dropped = false;
@@ -83,10 +85,10 @@ describe('subscribeJob', () => {
     expect(done.source).toBe('netflix');
     expect(steps).toEqual([0, 10, 30, 50, 80, 100]);
     await eventually(() => socket.connected, 'the socket to be connected again');
+    expect(socket.recovered).toBe(false);
   });
 
-  // Needs the gateway's connection state recovery (the lead's part of issue 11): set CSR=1.
-  it.skipIf(!process.env.CSR)('is recovered by the server after a drop: socket.recovered and the missed events', async () => {
+  it('is recovered by the server after a drop: socket.recovered and the missed events', async () => {
     const socket = connect();
     const { jobId } = await client().getInfoAsync(slowTitle(1));
     const steps: number[] = [];

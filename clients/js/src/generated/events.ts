@@ -113,9 +113,9 @@ export type StreamChatJoinStreamAck = {
 
 /** Events the server emits on /, for `Socket<DefaultServerEvents, DefaultClientEvents>`. */
 export interface DefaultServerEvents {
-  "job:progress": (payload: JobProgress) => void;
-  "job:completed": (payload: JobCompleted) => void;
-  "job:error": (payload: JobErrorEvent) => void;
+  "job:progress": (payload: JobProgress, offset?: string) => void;
+  "job:completed": (payload: JobCompleted, offset?: string) => void;
+  "job:error": (payload: JobErrorEvent, offset?: string) => void;
 }
 
 /** Events a client emits on /. */

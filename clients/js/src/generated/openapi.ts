@@ -1477,7 +1477,7 @@ export interface components {
             isSuccess: false;
             statusCode: number;
             /** @enum {unknown} */
-            code: "VALIDATION_ERROR" | "INVALID_URL" | "INVALID_JSON" | "UNAUTHORIZED" | "TOKEN_EXPIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "STREAM_NOT_FOUND" | "CONFLICT" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "SCRAPE_ERROR" | "TITLE_NOT_FOUND" | "PARSE_ERROR" | "TIMEOUT" | "DECODE_ERROR" | "UNKNOWN_EVENT" | "INVALID_EVENT" | "UNAVAILABLE" | "INTERNAL_ERROR";
+            code: "VALIDATION_ERROR" | "INVALID_URL" | "INVALID_JSON" | "UNAUTHORIZED" | "TOKEN_EXPIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "CORS_ORIGIN_NOT_ALLOWED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "STREAM_NOT_FOUND" | "CONFLICT" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "SCRAPE_ERROR" | "TITLE_NOT_FOUND" | "PARSE_ERROR" | "TIMEOUT" | "DECODE_ERROR" | "UNKNOWN_EVENT" | "INVALID_EVENT" | "UNAVAILABLE" | "INTERNAL_ERROR";
             data: unknown;
             errors: string[];
             /** Format: date-time */
