@@ -41,6 +41,7 @@ MAX_OFFSET_CHARS = MAX_RECOVERABLE_JOBS * 160
 # How long a gateway remembers the rooms of a session whose connection dropped (socket.io's
 # default maxDisconnectionDuration); recovery from the offset alone has no such limit.
 PARK_SECONDS = 120.0
+MAX_PARKED = 50_000  # a mass disconnect parks at most this many (the oldest go first)
 _PID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _JOB_ID = re.compile(r"^[^,:|\s]{1,128}$")
 
@@ -157,6 +158,8 @@ class Sessions:
             del self._sid_of_pid[session.pid]
             if park and session.seen:
                 self._parked[session.pid] = (self._clock() + self._park_seconds, dict(session.seen))
+                while len(self._parked) > MAX_PARKED:
+                    self._parked.popitem(last=False)
                 self._unpark("")  # ages out the oldest
 
     def pid(self, sid: str) -> str | None:
