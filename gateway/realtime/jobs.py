@@ -16,13 +16,13 @@ from gateway.realtime.jobtail import JobEventTail
 from gateway.realtime.jobtracker import JobTracker, TrackedJob
 from gateway.realtime.sessions import EventSender, RecoveringServer, Restore, Sessions, position
 from projections.queries import (
+    Doc,
     MongoStore,
     emits_for,
     emits_from_document,
     error_payload,
     get_job,
 )
-from projections.store import Doc
 from streams.errors import AppError, ErrorCode
 from streams.events import Envelope
 from streams.events.netflix import JobStatus
