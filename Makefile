@@ -49,6 +49,14 @@ lb-deps: ## install nginx when missing (apt-get as root; once) for LB runs and t
 	{ $$SUDO apt-get install -y -q --no-install-recommends nginx-light || \
 	  $$SUDO apt-get install -y -q --no-install-recommends nginx; }
 
+.PHONY: browser-deps
+browser-deps: ## install Debian's chromium when /usr/bin/chromium is missing (apt-get as root; once) for the browser tests
+	@if test -x /usr/bin/chromium; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "browser-deps: /usr/bin/chromium is missing; install it as root: apt-get install -y chromium" >&2; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
 JS_CLIENT_STAMP := $(JS_CLIENT_DIR)/node_modules/.installed-by-make
 
 .PHONY: js-deps
