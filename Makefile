@@ -35,7 +35,7 @@ infra: install ## build (once, cached) the local Kafka jars and the SecantusDB +
 RUN_NEEDS_LB := $(if $(filter 1 yes on true,$(LB)),lb-deps,$(if $(filter auto,$(LB)),$(if $(filter-out 1,$(GATEWAYS)),lb-deps)))
 
 .PHONY: run
-run: infra $(RUN_NEEDS_LB) ## Kafka, the database, WORKERS workers, GATEWAYS gateways on PORT (nginx in front if >1, LB=0/1); restarts crashed children
+run: infra web $(RUN_NEEDS_LB) ## Kafka, the database, WORKERS workers, GATEWAYS gateways on PORT (nginx in front if >1, LB=0/1); restarts crashed children
 	$(PY) -m devstack run --workers $(WORKERS) --gateways $(GATEWAYS) --port $(PORT) --lb $(LB) \
 		--worker-cmd "$(PY) -m runtime worker" --gateway-cmd "$(PY) -m gateway"
 
@@ -70,8 +70,35 @@ $(JS_CLIENT_STAMP): tests/js/package.json tests/js/package-lock.json
 	flock $(JS_CLIENT_DIR).lock sh -c 'cp tests/js/package.json tests/js/package-lock.json $(JS_CLIENT_DIR)/ && \
 		npm ci --prefix $(JS_CLIENT_DIR) --no-audit --no-fund --loglevel=error && touch $@'
 
+# Placeholder until issue11-jsclient lands with the real `js-client` target: build clients/js
+# (npm ci + tsc) so the demo page can link it. Reconciled (removed) at that merge.
+.PHONY: js-client
+js-client: ## (placeholder) build the TypeScript client clients/js into clients/js/dist
+	@command -v npm >/dev/null 2>&1 || { echo "js-client: node 20+ and npm are needed" >&2; exit 1; }
+	@test -f clients/js/package.json || { echo "js-client: clients/js is not here yet (issue11-jsclient)" >&2; exit 1; }
+	npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
+	cd clients/js && npx tsc -p tsconfig.json
+
+WEB_DIR := clients/web
+WEB_STAMP := $(WEB_DIR)/node_modules/.installed-by-make
+WEB_SOURCES := $(shell find $(WEB_DIR)/src $(WEB_DIR)/public -type f 2>/dev/null) \
+	$(WEB_DIR)/index.html $(WEB_DIR)/vite.config.ts $(WEB_DIR)/tsconfig.json
+
+.PHONY: web
+web: js-client $(WEB_DIR)/dist/index.html ## build the demo page (Vite + React) into clients/web/dist; the gateway serves it at /
+
+# npm ci again whenever the lockfile changes (npm ci empties node_modules, the stamp goes too)
+$(WEB_STAMP): $(WEB_DIR)/package.json $(WEB_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "web: node 20+ and npm are needed (apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --prefix $(WEB_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# rebuilt when the page's sources, its dependencies or the client package's build change
+$(WEB_DIR)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(wildcard clients/js/dist/*.js)
+	cd $(WEB_DIR) && npm run build --silent
+
 .PHONY: test
-test: infra lb-deps js-deps ## run every test (unit, integration, e2e) against real servers the project starts
+test: infra lb-deps js-deps web browser-deps ## run every test (unit, integration, e2e, browser) against real servers the project starts
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test-unit
