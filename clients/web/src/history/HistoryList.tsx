@@ -34,6 +34,7 @@ function duration(startedAt?: string | null, endedAt?: string | null): string | 
   if (!startedAt || !endedAt) return null;
   const minutes = Math.round((Date.parse(endedAt) - Date.parse(startedAt)) / 60000);
   if (!Number.isFinite(minutes) || minutes < 0) return null;
+  if (minutes < 1) return '<1 min';
   return minutes < 60 ? `${minutes} min` : `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
 }
 
