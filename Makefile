@@ -73,10 +73,14 @@ $(JS_CLIENT_STAMP): tests/js/package.json tests/js/package-lock.json
 # Placeholder until issue11-jsclient lands with the real `js-client` target: build clients/js
 # (npm ci + tsc) so the demo page can link it. Reconciled (removed) at that merge.
 .PHONY: js-client
-js-client: ## (placeholder) build the TypeScript client clients/js into clients/js/dist
+js-client: clients/js/dist/index.js ## (placeholder) build the TypeScript client clients/js into clients/js/dist
+
+clients/js/node_modules/.installed-by-make: clients/js/package.json clients/js/package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "js-client: node 20+ and npm are needed" >&2; exit 1; }
-	@test -f clients/js/package.json || { echo "js-client: clients/js is not here yet (issue11-jsclient)" >&2; exit 1; }
 	npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
+	@touch $@
+
+clients/js/dist/index.js: clients/js/node_modules/.installed-by-make $(shell find clients/js/src -type f 2>/dev/null)
 	cd clients/js && npx tsc -p tsconfig.json
 
 WEB_DIR := clients/web

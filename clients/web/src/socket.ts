@@ -27,10 +27,15 @@ function current(s: Socket): ConnectionState {
 export function useConnection(s: Socket = socket): ConnectionState {
   const [state, setState] = useState<ConnectionState>(() => current(s));
   useEffect(() => {
-    const onConnect = () => setState(s.recovered ? 'recovered' : 'connected');
+    let everConnected = s.connected;
+    const onConnect = () => {
+      everConnected = true;
+      setState(s.recovered ? 'recovered' : 'connected');
+    };
     const onDisconnect = () => setState(s.active ? 'reconnecting' : 'offline');
-    const onAttempt = () => setState('reconnecting');
-    const onConnectError = () => setState(s.active ? 'reconnecting' : 'offline');
+    const onAttempt = () => setState(everConnected ? 'reconnecting' : 'connecting');
+    // before the first connection this is still "connecting", not "reconnecting"
+    const onConnectError = () => setState(!s.active ? 'offline' : everConnected ? 'reconnecting' : 'connecting');
     s.on('connect', onConnect);
     s.on('disconnect', onDisconnect);
     s.on('connect_error', onConnectError);
