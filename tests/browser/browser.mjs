@@ -52,12 +52,14 @@ export async function withBrowser(options, run) {
   }
 }
 
-export async function screenshot(page, name, { fullPage = true } = {}) {
+/** A PNG in SCREENSHOT_DIR: the full page, or only `element` (a locator) when given. */
+export async function screenshot(page, name, { element = null } = {}) {
   const dir = process.env.SCREENSHOT_DIR;
   if (!dir) return null;
   const path = join(dir, `${name}.png`);
   // animations: 'disabled' ends the bar's CSS transition, so it shows the value it has reached
-  await page.screenshot({ path, fullPage, animations: 'disabled' });
+  if (element) await element.screenshot({ path, animations: 'disabled' });
+  else await page.screenshot({ path, fullPage: true, animations: 'disabled' });
   return path;
 }
 

@@ -67,7 +67,7 @@ await report(async (result) =>
     result.firstPageCount = await items(page).count();
     result.requestsBeforeScroll = [...requests];
     result.roles = await page.locator('.stream .role').allTextContents();
-    result.screenshotTabs = await screenshot(page, 'history-tabs', { fullPage: false });
+    result.screenshotTabs = await screenshot(page, 'history-tabs');
 
     // Scroll until the end-of-list marker: every page loads once, then nothing more is asked.
     while (!(await page.getByTestId('end-of-list').isVisible())) {
