@@ -70,18 +70,18 @@ $(JS_CLIENT_STAMP): tests/js/package.json tests/js/package-lock.json
 	flock $(JS_CLIENT_DIR).lock sh -c 'cp tests/js/package.json tests/js/package-lock.json $(JS_CLIENT_DIR)/ && \
 		npm ci --prefix $(JS_CLIENT_DIR) --no-audit --no-fund --loglevel=error && touch $@'
 
-# Placeholder until issue11-jsclient lands with the real `js-client` target: build clients/js
-# (npm ci + tsc) so the demo page can link it. Reconciled (removed) at that merge.
+JS_PKG := clients/js
+JS_PKG_STAMP := $(JS_PKG)/node_modules/.installed-by-make
+
 .PHONY: js-client
-js-client: clients/js/dist/index.js ## (placeholder) build the TypeScript client clients/js into clients/js/dist
+js-client: $(JS_PKG_STAMP) install ## npm ci clients/js (once per lockfile), then build it: types regenerated and checked for drift, tsc to dist/
+	cd $(JS_PKG) && PYTHON=$(abspath $(PY)) npm run build --silent
 
-clients/js/node_modules/.installed-by-make: clients/js/package.json clients/js/package-lock.json
-	@command -v npm >/dev/null 2>&1 || { echo "js-client: node 20+ and npm are needed" >&2; exit 1; }
-	npm ci --prefix clients/js --no-audit --no-fund --loglevel=error
+# npm ci empties node_modules first, so the stamp inside it also goes if someone deletes it
+$(JS_PKG_STAMP): $(JS_PKG)/package.json $(JS_PKG)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "js-client: node 20.19+ and npm are needed (apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --prefix $(JS_PKG) --no-audit --no-fund --loglevel=error
 	@touch $@
-
-clients/js/dist/index.js: clients/js/node_modules/.installed-by-make $(shell find clients/js/src -type f 2>/dev/null)
-	cd clients/js && npx tsc -p tsconfig.json
 
 WEB_DIR := clients/web
 WEB_STAMP := $(WEB_DIR)/node_modules/.installed-by-make
@@ -97,12 +97,13 @@ $(WEB_STAMP): $(WEB_DIR)/package.json $(WEB_DIR)/package-lock.json
 	npm ci --prefix $(WEB_DIR) --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# rebuilt when the page's sources, its dependencies or the client package's build change
-$(WEB_DIR)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(wildcard clients/js/dist/*.js)
+# rebuilt when the page's sources, its dependencies or the client package's sources change (not
+# its dist/: js-client rewrites that on every run)
+$(WEB_DIR)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(shell find $(JS_PKG)/src -type f 2>/dev/null) $(JS_PKG)/package.json
 	cd $(WEB_DIR) && npm run build --silent
 
 .PHONY: test
-test: infra lb-deps js-deps web browser-deps ## run every test (unit, integration, e2e, browser) against real servers the project starts
+test: infra lb-deps js-deps js-client web browser-deps ## run every test (unit, integration, e2e, browser) against real servers the project starts
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test-unit
@@ -110,11 +111,12 @@ test-unit: install ## only the unit tests (no servers)
 	$(PY) -m pytest -p no:cacheprovider -m unit $(PYTEST_ARGS)
 
 .PHONY: lint
-lint: install ## ruff (lint + format), mypy, import-linter (the package boundaries in pyproject.toml)
+lint: install $(JS_PKG_STAMP) ## ruff (lint + format), mypy, import-linter (the package boundaries in pyproject.toml), clients/js type drift + tsc
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+	cd $(JS_PKG) && PYTHON=$(abspath $(PY)) npm run check --silent
 
 .PHONY: bench
 bench: infra ## run the benchmarks in bench/ (figures, not pass/fail)

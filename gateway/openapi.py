@@ -433,3 +433,11 @@ async def serve(request: web.Request) -> web.Response:
 
 def routes() -> list[web.RouteDef]:
     return [web.get("/api/openapi.json", serve)]
+
+
+if __name__ == "__main__":  # python -m gateway.openapi [--out FILE]
+    import sys
+
+    from gateway.openapi_cli import main
+
+    sys.exit(main())
