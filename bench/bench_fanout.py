@@ -128,10 +128,10 @@ class Clients:
         async def one(i: int) -> socketio.AsyncClient:
             sio = socketio.AsyncClient(reconnection=False)
 
-            async def progress(payload: dict[str, Any]) -> None:
+            async def progress(payload: dict[str, Any], *_offset: str) -> None:
                 self._got(i, payload["jobId"], f"job:progress:{payload['progress']}")
 
-            async def completed(payload: dict[str, Any]) -> None:
+            async def completed(payload: dict[str, Any], *_offset: str) -> None:
                 self._got(i, payload["jobId"], "job:completed")
 
             sio.on("job:progress", progress)

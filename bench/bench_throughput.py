@@ -52,10 +52,10 @@ class Subscribers:
                 if waiter is not None and not waiter.done():
                     waiter.set_result(name)
 
-            async def completed(payload: dict[str, Any]) -> None:
+            async def completed(payload: dict[str, Any], *_offset: str) -> None:
                 ended(payload, "completed")
 
-            async def error(payload: dict[str, Any]) -> None:
+            async def error(payload: dict[str, Any], *_offset: str) -> None:
                 ended(payload, "error")
 
             sio.on("job:completed", completed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import socketio
 from aiohttp import web
@@ -15,9 +16,11 @@ from gateway.eventlog import EventLog
 from gateway.http import devtoken, health, livestream, netflix, webapp
 from gateway.realtime.jobs import JobFanout, register_job_handlers
 from gateway.realtime.livestream import register_livestream_namespaces
-from gateway.responses import CLOCK_KEY, Handler, error_middleware
+from gateway.realtime.sessions import RecoveringServer, Sessions
+from gateway.responses import CLOCK_KEY, Handler, error_middleware, from_error
 from projections.queries import MongoStore
 from streams.admin import ensure_deployment_topics
+from streams.errors import AppError, ErrorCode
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -26,24 +29,52 @@ log = logging.getLogger(__name__)
 SIO_KEY: web.AppKey[socketio.AsyncServer] = web.AppKey("sio", socketio.AsyncServer)
 
 
+# The seed's production CORS config: these methods, credentials, and an allowlist of origins.
+CORS_METHODS = "GET, POST"
+CORS_HEADERS = "Content-Type, Authorization, X-API-Key"
+
+
+def _same_origin(request: web.Request, origin: str) -> bool:
+    """A page the gateway served itself (its host as the client asked for it; the scheme is
+    not compared, a TLS-terminating proxy in front changes it)."""
+    return urlsplit(origin).netloc == request.host
+
+
 def cors_middleware(origins: tuple[str, ...]) -> object:
+    """CORS for REST and Socket.IO alike (engine.io's own handling is off). With `*` any origin
+    may read, without credentials; with an allowlist an allowed origin is echoed with
+    credentials, and a request from any other origin (preflight, REST, polling or WebSocket)
+    is refused with 403 `CORS_ORIGIN_NOT_ALLOWED`."""
     allow_any = "*" in origins
+    allowed = frozenset(origins)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        allowed = origin is not None and (allow_any or origin in origins)
-        if request.method == "OPTIONS" and allowed and "Access-Control-Request-Method" in request.headers:
+        if origin is None:
+            return await handler(request)
+        if not (allow_any or origin in allowed):
+            if _same_origin(request, origin):
+                return await handler(request)
+            error = AppError(
+                f"origin {origin} is not allowed (CORS_ORIGINS)", code=ErrorCode.CORS_ORIGIN_NOT_ALLOWED
+            )
+            refused = from_error(error, request)
+            refused.headers["Vary"] = "Origin"
+            return refused
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
             response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+            response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+            response.headers["Access-Control-Max-Age"] = "600"
         else:
             response = await handler(request)
-        if allowed:
-            response.headers["Access-Control-Allow-Origin"] = "*" if allow_any else origin  # type: ignore[assignment]
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
-            response.headers["Access-Control-Allow-Headers"] = "Content-Type, Authorization, X-API-Key"
-            if not allow_any:
-                response.headers["Access-Control-Allow-Credentials"] = "true"
-                response.headers["Vary"] = "Origin"
+        if response.prepared:  # a WebSocket: the handshake is done, and CORS is not for it
+            return response
+        response.headers["Access-Control-Allow-Origin"] = "*" if allow_any else origin
+        if not allow_any:
+            response.headers["Access-Control-Allow-Credentials"] = "true"
+            response.headers["Vary"] = "Origin"
         return response
 
     return middleware
@@ -59,9 +90,11 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
         api_keys=ApiKeys(settings.api_keys),
         tokens=TokenVerifier(settings),
     )
-    sio = socketio.AsyncServer(
+    sessions = Sessions()
+    sio = RecoveringServer(
+        sessions,
         async_mode="aiohttp",
-        cors_allowed_origins="*" if "*" in settings.cors_origins else list(settings.cors_origins),
+        cors_allowed_origins=[],  # off: cors_middleware answers for /socket.io/ as for REST
         logger=False,
         engineio_logger=False,
     )
@@ -79,7 +112,7 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
     app.add_routes(livestream.routes())
     app.add_routes(devtoken.routes(settings))
     app.add_routes(webapp.routes(settings))  # last: its catch-all serves what nothing else matched
-    ctx.jobs = JobFanout(sio, settings.kafka_bootstrap_servers, ctx.topics.job_events, ctx.store)
+    ctx.jobs = JobFanout(sio, settings.kafka_bootstrap_servers, ctx.topics.job_events, ctx.store, sessions)
     register_job_handlers(sio, ctx.jobs)
     register_livestream_namespaces(sio, ctx)
     app.cleanup_ctx.append(_lifecycle)

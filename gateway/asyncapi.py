@@ -19,6 +19,18 @@ from streams.events.netflix import JobStatus, Source, TitleData
 OUT = Path(__file__).resolve().parents[1] / "docs" / "asyncapi.json"
 
 _ERR = obj({"code": STR, "message": STR})
+# Connection state recovery (gateway/realtime/sessions.py): the last argument of every job event.
+_OFFSET_ARG = {
+    "type": "string",
+    "description": "Connection state recovery offset, sent after the payload; socket.io-client keeps "
+    "the last one and sends it back with its pid when it reconnects. Not sent to a connection "
+    "whose handshake auth has recovery: false.",
+}
+_ROOT_NAMESPACE = (
+    "Socket.IO namespace / (job events). Connection state recovery as socket.io 4.6+: the CONNECT "
+    "packet carries {sid, pid}; a client reconnecting with auth {pid, offset} gets its job rooms "
+    "back and the events it missed (socket.recovered is true), on any gateway."
+)
 _NULLABLE_STR = {"type": ["string", "null"]}
 
 # Socket.IO: (namespace, direction, event) -> payload schema and notes.
@@ -119,6 +131,11 @@ def build() -> dict[str, Any]:
             "payload": ev["payload"],
             "description": ev["description"],
             **({"x-ack": ev["ack"]} if "ack" in ev else {}),
+            **(
+                {"x-offset-argument": _OFFSET_ARG}
+                if ev["namespace"] == "/" and ev["direction"] == "server->client"
+                else {}
+            ),
         }
         channel = f"socketio:{ev['namespace']}"
         channels.setdefault(
@@ -126,7 +143,9 @@ def build() -> dict[str, Any]:
             {
                 "address": ev["namespace"],
                 "messages": {},
-                "description": f"Socket.IO namespace {ev['namespace']}",
+                "description": _ROOT_NAMESPACE
+                if ev["namespace"] == "/"
+                else f"Socket.IO namespace {ev['namespace']}",
             },
         )
         channels[channel]["messages"][name] = {"$ref": f"#/components/messages/{name}"}

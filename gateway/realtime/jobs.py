@@ -14,14 +14,15 @@ import socketio
 
 from gateway.realtime.jobtail import JobEventTail
 from gateway.realtime.jobtracker import JobTracker, TrackedJob
+from gateway.realtime.sessions import EventSender, RecoveringServer, Restore, Sessions, position
 from projections.queries import (
-    Emit,
     MongoStore,
     emits_for,
     emits_from_document,
     error_payload,
     get_job,
 )
+from projections.store import Doc
 from streams.errors import AppError, ErrorCode
 from streams.events import Envelope
 from streams.events.netflix import JobStatus
@@ -35,6 +36,29 @@ TAIL_WAIT_SECONDS = 0.2
 
 def room(job_id: str) -> str:
     return f"job:{job_id}"
+
+
+# One Socket.IO event of a job: its position (see `sessions.position`), name and payload.
+Item = tuple[int, str, dict[str, Any]]
+
+
+def items_for(events: list[Envelope]) -> list[Item]:
+    return [
+        (position(ev.sequence or 0, part), name, payload)
+        for ev in events
+        for part, (name, payload) in enumerate(emits_for(ev))
+    ]
+
+
+def items_from_document(doc: Doc) -> list[Item]:
+    """The job's events rebuilt from its document: one per step, then the terminal one."""
+    emits = emits_from_document(doc)
+    seqs = [int(s.get("sequence") or 0) for s in doc.get("steps", [])]
+    last = max(seqs, default=0)
+    return [
+        (position(seqs[i], 0) if i < len(seqs) else position(last, 1), name, payload)
+        for i, (name, payload) in enumerate(emits)
+    ]
 
 
 log = logging.getLogger(__name__)
@@ -72,9 +96,13 @@ class JobFanout:
     """The job tail feeds `publish`; subscribers join rooms. A per-job lock orders both: a late
     subscriber gets the steps it missed, in order, and then only newer ones, nothing twice."""
 
-    def __init__(self, sio: socketio.AsyncServer, bootstrap: str, topic: str, store: MongoStore) -> None:
+    def __init__(
+        self, sio: socketio.AsyncServer, bootstrap: str, topic: str, store: MongoStore, sessions: Sessions
+    ) -> None:
         self.sio = sio
         self.store = store
+        self.sessions = sessions
+        self.sender = EventSender(sio, sessions)
         self.jobs = JobTracker()
         self.tail = JobEventTail(bootstrap, topic, self.publish)
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
@@ -105,11 +133,8 @@ class JobFanout:
         """An event from the log (or this gateway's own `job.created`, before it comes back)."""
         async with self._lock(event.key):
             released = self.jobs.track(event)
-            await self._emit([e for ev in released for e in emits_for(ev)], room=room(event.key))
-
-    async def _emit(self, emits: list[Emit], **to: str) -> None:
-        for name, payload in emits:
-            await self.sio.emit(name, payload, **to)
+            if released:
+                await self.sender.send(event.key, items_for(released), room=room(event.key))
 
     def tracked(self, job_id: str) -> TrackedJob | None:
         return self.jobs.get(job_id)
@@ -117,7 +142,9 @@ class JobFanout:
     async def wait_done(self, job_id: str, timeout: float) -> TrackedJob | None:
         return await self.jobs.wait_done(job_id, timeout)
 
-    async def subscribe(self, sid: str, job_id: str) -> dict[str, Any]:
+    async def subscribe(self, sid: str, job_id: str, since: int = -1) -> dict[str, Any]:
+        """Join the job's room and get its events after position `since` (all of them by
+        default; a recovered session passes the position its offset names)."""
         job = self.jobs.get(job_id)
         doc = None
         # A job this process has not seen is most often one created a moment ago on another
@@ -139,27 +166,40 @@ class JobFanout:
             if job is None and doc is None:  # evicted since the look above: rare, read it here
                 doc = await get_job(self.store, job_id)
             if job is not None and job.replayable:
-                emits = [e for ev in job.released_events() for e in emits_for(ev)]
+                items = items_for(job.released_events())
                 status = job.status
             elif doc is not None:  # this process lacks steps (never saw them, or evicted them)
-                emits = emits_from_document(doc)
+                items = items_from_document(doc)
                 status = doc.get("status", JobStatus.PENDING.value)
                 newest = max((s["sequence"] for s in doc.get("steps", [])), default=0)
                 # Steps newer than the document: released here already (while this socket was
                 # not in the room yet), or held here and released by the document now.
                 later = [ev for ev in job.released_events() if (ev.sequence or 0) > newest] if job else []
                 later += self.jobs.release_to(job_id, newest)
-                emits += [e for ev in later for e in emits_for(ev)]
+                items += items_for(later)
                 if later:
                     status = str(later[-1].data.status.value)  # type: ignore[attr-defined]
             else:  # known here, its first step not yet: what is held goes out when it comes
-                emits, status = [], JobStatus.PENDING.value
-            await self._emit(emits, to=sid)
+                items, status = [], JobStatus.PENDING.value
+            self.sessions.watch(sid, job_id, max(since, 0))
+            await self.sender.send(job_id, [i for i in items if i[0] > since], sid=sid)
         return {"ok": True, "jobId": job_id, "status": status}
 
     async def unsubscribe(self, sid: str, job_id: str) -> dict[str, Any]:
         await self.sio.leave_room(sid, room(job_id))
+        self.sessions.unwatch(sid, job_id)
         return {"ok": True, "jobId": job_id}
+
+    async def restore(self, sid: str, rooms: dict[str, int]) -> None:
+        """A recovered session's rooms, each with what it missed since its position."""
+
+        async def one(job_id: str, since: int) -> None:
+            try:
+                await self.subscribe(sid, job_id, since)
+            except AppError as exc:  # the job is gone from the read model: nothing to restore
+                log.warning("session recovery skipped job=%s: %s", job_id, exc)
+
+        await asyncio.gather(*(one(job_id, since) for job_id, since in rooms.items()))
 
 
 def job_id_from(payload: Any) -> str:
@@ -172,6 +212,23 @@ def job_id_from(payload: Any) -> str:
 
 
 def register_job_handlers(sio: socketio.AsyncServer, fanout: JobFanout) -> None:
+    sessions = fanout.sessions
+
+    async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        restore = sessions.open(sid, auth)
+        if restore is not None and restore.replaces is not None:
+            await sio.disconnect(restore.replaces)  # its old connection, not timed out here yet
+        return True
+
+    async def on_recovered(sid: str, restore: Restore) -> None:
+        await fanout.restore(sid, restore.rooms)
+        log.info("session recovered sid=%s rooms=%d", sid, len(restore.rooms))
+
+    async def on_disconnect(sid: str, reason: str | None = None) -> None:
+        # Parked unless the server ended it (the client's own disconnect and a dropped polling
+        # transport look the same here, and a parked session costs little).
+        sessions.close(sid, park=reason != sio.reason.SERVER_DISCONNECT)
+
     async def on_subscribe(sid: str, payload: Any = None) -> dict[str, Any]:
         try:
             return await fanout.subscribe(sid, job_id_from(payload))
@@ -188,5 +245,9 @@ def register_job_handlers(sio: socketio.AsyncServer, fanout: JobFanout) -> None:
             return {"ok": False, "error": exc.to_dict()}
 
     # Registered by call, not as decorators: socketio is untyped, a decorator would untype them.
+    if isinstance(sio, RecoveringServer):
+        sio.on_recovered = on_recovered
+    sio.on("connect", on_connect)
+    sio.on("disconnect", on_disconnect)
     sio.on("job:subscribe", on_subscribe)
     sio.on("job:unsubscribe", on_unsubscribe)

@@ -30,7 +30,8 @@ class JobClient:
         return self
 
     def _recorder(self, name: str) -> Any:
-        async def record(payload: dict[str, Any]) -> None:
+        async def record(payload: dict[str, Any], offset: str | None = None) -> None:
+            # `offset`: connection state recovery's tag on every job event (unused here)
             job_id = payload.get("jobId") or "?"
             self.events[job_id].append((name, payload))
             if name != "job:progress":
