@@ -1215,6 +1215,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dev/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign a 12-hour HS256 user token (sub = userId) with JWT_SECRET (development only: 404 NOT_FOUND unless DEV_TOKEN_ENDPOINT is on) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DevTokenRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @constant */
+                            isSuccess: true;
+                            statusCode: number;
+                            data: components["schemas"]["DevToken"];
+                            errors: unknown[];
+                            /** Format: date-time */
+                            timestamp: string;
+                        };
+                    };
+                };
+                /** @description Bad input (the message says what) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dev/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the demo page may use: the token endpoint, and the development API key when API_KEYS accepts it (development only: 404 NOT_FOUND unless DEV_TOKEN_ENDPOINT is on) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @constant */
+                            isSuccess: true;
+                            statusCode: number;
+                            data: components["schemas"]["DevConfig"];
+                            errors: unknown[];
+                            /** Format: date-time */
+                            timestamp: string;
+                        };
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1444,6 +1572,20 @@ export interface components {
         JoinRequest: {
             liveStreamId: string;
         };
+        DevTokenRequest: {
+            userId: string;
+            username?: string | null;
+            name?: string | null;
+            surname?: string | null;
+        };
+        DevToken: {
+            token: string;
+            expiresIn: number;
+        };
+        DevConfig: {
+            devToken: boolean;
+            apiKey?: string;
+        };
         CreateStreamRequest: {
             title: string;
             /** @enum {unknown} */
@@ -1477,7 +1619,7 @@ export interface components {
             isSuccess: false;
             statusCode: number;
             /** @enum {unknown} */
-            code: "VALIDATION_ERROR" | "INVALID_URL" | "INVALID_JSON" | "UNAUTHORIZED" | "TOKEN_EXPIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "NOT_FOUND" | "JOB_NOT_FOUND" | "STREAM_NOT_FOUND" | "CONFLICT" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "SCRAPE_ERROR" | "TITLE_NOT_FOUND" | "PARSE_ERROR" | "TIMEOUT" | "DECODE_ERROR" | "UNKNOWN_EVENT" | "INVALID_EVENT" | "UNAVAILABLE" | "INTERNAL_ERROR";
+            code: "VALIDATION_ERROR" | "INVALID_URL" | "INVALID_JSON" | "UNAUTHORIZED" | "TOKEN_EXPIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "CORS_ORIGIN_NOT_ALLOWED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "STREAM_NOT_FOUND" | "CONFLICT" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "SCRAPE_ERROR" | "TITLE_NOT_FOUND" | "PARSE_ERROR" | "TIMEOUT" | "DECODE_ERROR" | "UNKNOWN_EVENT" | "INVALID_EVENT" | "UNAVAILABLE" | "INTERNAL_ERROR";
             data: unknown;
             errors: string[];
             /** Format: date-time */
