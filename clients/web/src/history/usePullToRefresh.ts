@@ -30,9 +30,14 @@ export function usePullToRefresh(onRefresh: () => void) {
     if (released >= TRIGGER) onRefresh();
   }, [onRefresh]);
 
+  const onTouchCancel = useCallback(() => {
+    start.current = null;
+    move(0);
+  }, []);
+
   return {
     pull,
     ready: pull >= TRIGGER,
-    handlers: { onTouchStart, onTouchMove, onTouchEnd, onTouchCancel: onTouchEnd },
+    handlers: { onTouchStart, onTouchMove, onTouchEnd, onTouchCancel },
   };
 }
