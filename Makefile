@@ -35,7 +35,7 @@ infra: install ## build (once, cached) the local Kafka jars and the SecantusDB +
 RUN_NEEDS_LB := $(if $(filter 1 yes on true,$(LB)),lb-deps,$(if $(filter auto,$(LB)),$(if $(filter-out 1,$(GATEWAYS)),lb-deps)))
 
 .PHONY: run
-run: infra $(RUN_NEEDS_LB) ## Kafka, the database, WORKERS workers, GATEWAYS gateways on PORT (nginx in front if >1, LB=0/1); restarts crashed children
+run: infra web $(RUN_NEEDS_LB) ## Kafka, the database, WORKERS workers, GATEWAYS gateways on PORT (nginx in front if >1, LB=0/1); restarts crashed children
 	$(PY) -m devstack run --workers $(WORKERS) --gateways $(GATEWAYS) --port $(PORT) --lb $(LB) \
 		--worker-cmd "$(PY) -m runtime worker" --gateway-cmd "$(PY) -m gateway"
 
@@ -48,6 +48,14 @@ lb-deps: ## install nginx when missing (apt-get as root; once) for LB runs and t
 	$$SUDO apt-get update -q && \
 	{ $$SUDO apt-get install -y -q --no-install-recommends nginx-light || \
 	  $$SUDO apt-get install -y -q --no-install-recommends nginx; }
+
+.PHONY: browser-deps
+browser-deps: ## install Debian's chromium when /usr/bin/chromium is missing (apt-get as root; once) for the browser tests
+	@if test -x /usr/bin/chromium; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "browser-deps: /usr/bin/chromium is missing; install it as root: apt-get install -y chromium" >&2; exit 1; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
 
 JS_CLIENT_STAMP := $(JS_CLIENT_DIR)/node_modules/.installed-by-make
 
@@ -75,8 +83,27 @@ $(JS_PKG_STAMP): $(JS_PKG)/package.json $(JS_PKG)/package-lock.json
 	npm ci --prefix $(JS_PKG) --no-audit --no-fund --loglevel=error
 	@touch $@
 
+WEB_DIR := clients/web
+WEB_STAMP := $(WEB_DIR)/node_modules/.installed-by-make
+WEB_SOURCES := $(shell find $(WEB_DIR)/src $(WEB_DIR)/public -type f 2>/dev/null) \
+	$(WEB_DIR)/index.html $(WEB_DIR)/vite.config.ts $(WEB_DIR)/tsconfig.json
+
+.PHONY: web
+web: js-client $(WEB_DIR)/dist/index.html ## build the demo page (Vite + React) into clients/web/dist; the gateway serves it at /
+
+# npm ci again whenever the lockfile changes (npm ci empties node_modules, the stamp goes too)
+$(WEB_STAMP): $(WEB_DIR)/package.json $(WEB_DIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "web: node 20+ and npm are needed (apt-get install nodejs npm)" >&2; exit 1; }
+	npm ci --prefix $(WEB_DIR) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# rebuilt when the page's sources, its dependencies or the client package's sources change (not
+# its dist/: js-client rewrites that on every run)
+$(WEB_DIR)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(shell find $(JS_PKG)/src -type f 2>/dev/null) $(JS_PKG)/package.json
+	cd $(WEB_DIR) && npm run build --silent
+
 .PHONY: test
-test: infra lb-deps js-deps js-client ## run every test (unit, integration, e2e) against real servers the project starts
+test: infra lb-deps js-deps js-client web browser-deps ## run every test (unit, integration, e2e, browser) against real servers the project starts
 	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 .PHONY: test-unit

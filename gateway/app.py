@@ -13,7 +13,7 @@ from gateway import openapi
 from gateway.auth import ApiKeys, TokenVerifier
 from gateway.context import CTX, Context
 from gateway.eventlog import EventLog
-from gateway.http import health, livestream, netflix
+from gateway.http import devtoken, health, livestream, netflix, webapp
 from gateway.realtime.jobs import JobFanout, register_job_handlers
 from gateway.realtime.livestream import register_livestream_namespaces
 from gateway.realtime.sessions import RecoveringServer, Sessions
@@ -110,6 +110,8 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
     app.add_routes(openapi.routes())
     app.add_routes(netflix.routes())
     app.add_routes(livestream.routes())
+    app.add_routes(devtoken.routes(settings))
+    app.add_routes(webapp.routes(settings))  # last: its catch-all serves what nothing else matched
     ctx.jobs = JobFanout(sio, settings.kafka_bootstrap_servers, ctx.topics.job_events, ctx.store, sessions)
     register_job_handlers(sio, ctx.jobs)
     register_livestream_namespaces(sio, ctx)

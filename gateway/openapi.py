@@ -131,6 +131,9 @@ SCHEMAS: dict[str, Schema] = {
         {"url": {"type": "string", "examples": ["https://www.netflix.com/tr/title/81616256"]}}
     ),
     "JoinRequest": obj({"liveStreamId": OBJECT_ID}),
+    "DevTokenRequest": obj({"userId": STR, "username": NSTR, "name": NSTR, "surname": NSTR}, ["userId"]),
+    "DevToken": obj({"token": STR, "expiresIn": INT}),
+    "DevConfig": obj({"devToken": BOOL, "apiKey": STR}, ["devToken"]),
     "CreateStreamRequest": obj(
         {
             "title": STR,
@@ -244,6 +247,7 @@ def op(
     return out
 
 
+DEV_OFF = " (development only: 404 NOT_FOUND unless DEV_TOKEN_ENDPOINT is on)"
 LS = "/api/v1/live-stream"
 PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {"get": op("The process answers", {200: ref("Health")}, [], tag="health")},
@@ -372,6 +376,24 @@ PATHS: dict[str, dict[str, Any]] = {
             params=ID_PARAM,
             tag="live-stream",
         ),
+    },
+    "/api/dev/token": {
+        "post": op(
+            "Sign a 12-hour HS256 user token (sub = userId) with JWT_SECRET" + DEV_OFF,
+            {200: ref("DevToken")},
+            [400, 404, 413],
+            body="DevTokenRequest",
+            tag="development",
+        )
+    },
+    "/api/dev/config": {
+        "get": op(
+            "What the demo page may use: the token endpoint, and the development API key when "
+            "API_KEYS accepts it" + DEV_OFF,
+            {200: ref("DevConfig")},
+            [404],
+            tag="development",
+        )
     },
 }
 

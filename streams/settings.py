@@ -51,11 +51,24 @@ def _list(name: str, raw: str) -> tuple[str, ...]:
     return _csv(raw)
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE | _FALSE:
+        return value in _TRUE
+    raise SettingsError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
 def _formatted(value: Any) -> str:
     if isinstance(value, frozenset):
         return ",".join(sorted(value))
     if isinstance(value, tuple):
         return ",".join(value)
+    if isinstance(value, bool):
+        return "1" if value else "0"
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -104,6 +117,8 @@ VARS: tuple[Var, ...] = (
     # 0 would make Faust's take_events wait for a full batch forever
     Var("PROJECTION_BATCH_SECONDS", "projection_batch_seconds", _number(float, 0.001)),
     Var("PROJECTION_RETRY_SECONDS", "projection_retry_seconds", _SECONDS),
+    Var("WEB_DIST_DIR", "web_dist_dir"),
+    Var("DEV_TOKEN_ENDPOINT", "dev_token_endpoint", _bool),
 )
 
 
@@ -149,6 +164,10 @@ class Settings:
     projection_batch_seconds: float = 0.01
     # A database outage during a batch: retry the whole batch this long, then stop the worker
     projection_retry_seconds: float = 60.0
+    # The demo page's built files (Vite's output); None: the checkout's clients/web/dist
+    web_dist_dir: str | None = None
+    # POST /api/dev/token and GET /api/dev/config: development only, off unless asked for
+    dev_token_endpoint: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -1215,6 +1215,134 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/dev/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign a 12-hour HS256 user token (sub = userId) with JWT_SECRET (development only: 404 NOT_FOUND unless DEV_TOKEN_ENDPOINT is on) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": components["schemas"]["DevTokenRequest"];
+                };
+            };
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @constant */
+                            isSuccess: true;
+                            statusCode: number;
+                            data: components["schemas"]["DevToken"];
+                            errors: unknown[];
+                            /** Format: date-time */
+                            timestamp: string;
+                        };
+                    };
+                };
+                /** @description Bad input (the message says what) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+                /** @description Body too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/dev/config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the demo page may use: the token endpoint, and the development API key when API_KEYS accepts it (development only: 404 NOT_FOUND unless DEV_TOKEN_ENDPOINT is on) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description OK */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @constant */
+                            isSuccess: true;
+                            statusCode: number;
+                            data: components["schemas"]["DevConfig"];
+                            errors: unknown[];
+                            /** Format: date-time */
+                            timestamp: string;
+                        };
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1443,6 +1571,20 @@ export interface components {
         };
         JoinRequest: {
             liveStreamId: string;
+        };
+        DevTokenRequest: {
+            userId: string;
+            username?: string | null;
+            name?: string | null;
+            surname?: string | null;
+        };
+        DevToken: {
+            token: string;
+            expiresIn: number;
+        };
+        DevConfig: {
+            devToken: boolean;
+            apiKey?: string;
         };
         CreateStreamRequest: {
             title: string;
