@@ -14,11 +14,20 @@ from streams.kafka import kafka_errors
 log = logging.getLogger(__name__)
 
 
-class EventLog:
-    """An idempotent producer; `append` returns once the broker has the event (acks=all)."""
+# How long an append may wait for its acknowledgement before the caller gets UnavailableError
+# (a 503). aiokafka itself never gives up on a batch whose partition still names a leader: with
+# two of three brokers down (no controller to elect another leader, and too few replicas in sync
+# for acks=all) it retries for ever, and a request would hang with it.
+APPEND_TIMEOUT_SECONDS = 10.0
 
-    def __init__(self, bootstrap_servers: str) -> None:
+
+class EventLog:
+    """An idempotent producer; `append` returns once the broker has the event (acks=all), or
+    raises UnavailableError after `append_timeout` seconds without an acknowledgement."""
+
+    def __init__(self, bootstrap_servers: str, *, append_timeout: float = APPEND_TIMEOUT_SECONDS) -> None:
         self._bootstrap = bootstrap_servers
+        self._append_timeout = append_timeout
         self._producer_: AIOKafkaProducer | None = None
         self._started = False
 
@@ -58,20 +67,37 @@ class EventLog:
     async def append_all(self, items: list[tuple[str, Envelope]]) -> list[tuple[int, int]]:
         """Send every event before awaiting any: one broker round trip for all of them, not
         one each. Returns once all are stored; (partition, offset) of each, in order. Events
-        are handed to the producer in list order, so those on one partition stay in that order."""
+        are handed to the producer in list order, so those on one partition stay in that order.
+
+        Past the append timeout the caller gets UnavailableError while the producer may still
+        deliver the events later: a 503 promises nothing (ADR 0002), it does not undo."""
         what = " + ".join(f"{event.type} to {topic}" for topic, event in items)
+        deadline = asyncio.get_running_loop().time() + self._append_timeout
         async with kafka_errors(f"append {what}", self._bootstrap):
-            futures = [
-                await self._producer.send(topic, encode(event), key=event.key.encode("utf-8"))
-                for topic, event in items
-            ]
-            stored = await asyncio.gather(*futures)
+            futures = []
+            for topic, event in items:
+                send = self._producer.send(topic, encode(event), key=event.key.encode("utf-8"))
+                # send() itself waits for the topic's metadata; a cancelled send queued nothing
+                futures.append(await asyncio.wait_for(send, self._left(deadline)))
+            # asyncio.wait, not wait_for(gather): the delivery futures are the producer's own
+            # and must not be cancelled under it.
+            _, pending = await asyncio.wait(futures, timeout=self._left(deadline))
+            if pending:
+                raise UnavailableError(
+                    f"Kafka at {self._bootstrap}: append {what} not acknowledged within "
+                    f"{self._append_timeout:g} s (too few brokers or in-sync replicas?)"
+                )
+            stored = [future.result() for future in futures]
         for (topic, event), meta in zip(items, stored, strict=True):
             if not log.isEnabledFor(logging.DEBUG):
                 break
             where = f"{topic}[{meta.partition}]@{meta.offset}"
             log.debug("appended type=%s id=%s at=%s", event.type, event.id, where)
         return [(meta.partition, meta.offset) for meta in stored]
+
+    @staticmethod
+    def _left(deadline: float) -> float:
+        return max(0.0, deadline - asyncio.get_running_loop().time())
 
     async def check(self, timeout: float = 3.0) -> None:
         """Raise UnavailableError unless the broker answers a metadata request in time."""
