@@ -1,0 +1,83 @@
+"""Fixtures of the fault tests that stop and start servers: a three-broker Kafka cluster one of
+whose nodes can be SIGKILLed and brought back on its port and data, and a Mongo-wire server
+(SecantusDB) that can be stopped and started again on its port and data.
+
+They start their own local processes (never the session's `services`, which other tests share,
+nor servers from the environment or Docker, which a test cannot kill), once per module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from devstack import DevstackError, Services, kafka, procs, secantus
+from devstack.resolve import build_targets
+
+CLUSTER_BROKERS = 3
+
+
+@dataclass
+class FaultStack:
+    """Kafka (one node or a cluster) and SecantusDB, ours to kill and restart."""
+
+    kafka: kafka.LocalKafka
+    db: secantus.LocalSecantus
+
+    @property
+    def services(self) -> Services:
+        """What `isolated_settings` and devstack's children read; on a cluster its env() also
+        carries TOPIC_REPLICATION_FACTOR=3 (min.insync.replicas 2)."""
+        return Services(
+            self.kafka.bootstrap_servers,
+            self.db.uri,
+            {"kafka": "local", "mongodb": "local"},
+            kafka_brokers=len(self.kafka.processes),
+        )
+
+    @property
+    def replication_factor(self) -> int:
+        return kafka.replication_factor(len(self.kafka.processes))
+
+    def restore(self) -> None:
+        """Whatever a test stopped, started again (so the next test of the module has it all)."""
+        for node_id, proc in enumerate(list(self.kafka.processes), 1):
+            if proc.poll() is not None:
+                self.kafka.restart_node(node_id)
+        if self.db.process.poll() is not None:
+            self.db.start_again()
+
+
+def _start_stack(work: Path, brokers: int) -> Iterator[FaultStack]:
+    try:
+        built = build_targets(["kafka", "secantus"])
+        db = secantus.start_secantus(built["secantus"], work / "secantus")
+    except DevstackError as exc:
+        pytest.fail(f"no local SecantusDB for the fault tests: {exc}", pytrace=False)
+    try:
+        try:
+            cluster = kafka.start_kafka(built["kafka"], work / "kafka", brokers=brokers)
+        except DevstackError as exc:
+            pytest.fail(f"no local Kafka ({brokers} nodes) for the fault tests: {exc}", pytrace=False)
+        try:
+            yield FaultStack(cluster, db)
+        finally:
+            cluster.stop()
+    finally:
+        # stop whichever process is current (a restart replaced the first one)
+        procs.stop_all([db.process])
+
+
+@pytest.fixture(scope="module")
+def broker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    """Three KRaft nodes (each broker and controller) and a database, for one module."""
+    yield from _start_stack(tmp_path_factory.mktemp("faults-cluster"), CLUSTER_BROKERS)
+
+
+@pytest.fixture(scope="module")
+def db_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    """One Kafka node and a database that a test may stop and start again, for one module."""
+    yield from _start_stack(tmp_path_factory.mktemp("faults-db"), 1)
