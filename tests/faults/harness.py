@@ -48,9 +48,9 @@ class Mix:
     def url(self, title_id: str) -> str:
         return f"https://www.netflix.com/{self.country}/title/{title_id}"
 
-    def title(self, delay: float = 0.0) -> str:
-        """A new title page (served after `delay` seconds); returns its id."""
-        tid = str(next(_ids))
+    def title(self, delay: float = 0.0, title_id: str | None = None) -> str:
+        """A new title page (served after `delay` seconds), `title_id` or a fresh id; its id."""
+        tid = title_id or str(next(_ids))
         path = f"/{self.country}/title/{tid}"
         self.netflix.add_title(path, title=f"Title {tid}", year=2021, country=self.country)
         if delay:
