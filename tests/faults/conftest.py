@@ -8,14 +8,18 @@ nor servers from the environment or Docker, which a test cannot kill), once per 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devstack import DevstackError, Services, kafka, procs, secantus
 from devstack.resolve import build_targets
+from streams.events import Envelope, decode
+from streams.kafka import partitions as kafka_partitions
 
 CLUSTER_BROKERS = 3
 
@@ -81,3 +85,26 @@ def broker_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStac
 def db_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
     """One Kafka node and a database that a test may stop and start again, for one module."""
     yield from _start_stack(tmp_path_factory.mktemp("faults-db"), 1)
+
+
+async def read_topic(bootstrap: str, topic: str) -> list[Envelope]:
+    """Every event of `topic` from offset 0 to its current end (all partitions), decoded."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, request_timeout_ms=30000
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in await kafka_partitions(consumer, topic, bootstrap)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        events: list[Envelope] = []
+        deadline = time.monotonic() + 60
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            assert time.monotonic() < deadline, f"{topic} not read to its end {ends} within 60 s"
+            batch = await consumer.getmany(timeout_ms=2000)
+            for records in batch.values():
+                events += [decode(record.value) for record in records]
+        return events
+    finally:
+        await consumer.stop()
