@@ -8,10 +8,12 @@ nor servers from the environment or Docker, which a test cannot kill), once per 
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -20,8 +22,10 @@ from devstack import DevstackError, Services, kafka, procs, secantus
 from devstack.resolve import build_targets
 from streams.events import Envelope, decode
 from streams.kafka import partitions as kafka_partitions
+from tests.support import ServiceProcess
 
 CLUSTER_BROKERS = 3
+T = TypeVar("T")
 
 
 @dataclass
@@ -108,3 +112,22 @@ async def read_topic(bootstrap: str, topic: str) -> list[Envelope]:
         return events
     finally:
         await consumer.stop()
+
+
+async def while_alive(processes: list[ServiceProcess], waiting: Awaitable[T]) -> T:
+    """`waiting`'s result, unless one of `processes` exits first: then fail at once with its
+    log, instead of waiting out a timeout for jobs a dead worker will never end."""
+    task = asyncio.ensure_future(waiting)
+    try:
+        while not task.done():
+            for proc in processes:
+                code = proc.proc.poll() if proc.proc is not None else None
+                if code is not None:
+                    raise AssertionError(
+                        f"{proc.name} exited ({code}) during the fault:\n{proc.log()[-3000:]}"
+                    )
+            await asyncio.wait([task], timeout=0.5)
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()

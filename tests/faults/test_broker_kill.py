@@ -24,11 +24,11 @@ from streams.events.netflix import JobCompleted, JobFailed
 from streams.settings import Settings
 from streams.topics import TopicNames
 from tests.fakes.netflix_server import FakeNetflix
-from tests.faults.conftest import FaultStack, read_topic
+from tests.faults.conftest import FaultStack, read_topic, while_alive
 from tests.faults.harness import TERMINAL, LoadDriver, Mix, check_outcome, rebuild_verify
 from tests.support import ServiceProcess, eventually, isolated_settings, start_gateway, start_worker
 
-pytestmark = [pytest.mark.faults, pytest.mark.cluster]
+pytestmark = [pytest.mark.faults, pytest.mark.cluster, pytest.mark.timeout(900)]
 
 CLIENT_WAIT = 15.0  # how long a client waits for any answer: longer is a hang
 TITLE_URL = "https://www.netflix.com/tr/title/81616256"
@@ -90,8 +90,8 @@ async def test_two_brokers_down_gateway_answers_503_and_recovers_without_restart
         assert ready_body["data"]["kafka"].startswith("error:"), ready_body
         assert any("kafka is not ready" in e for e in ready_body["errors"]), ready_body
 
-        broker_stack.kafka.restart_node(2)
-        broker_stack.kafka.restart_node(3)
+        await asyncio.to_thread(broker_stack.kafka.restart_node, 2)
+        await asyncio.to_thread(broker_stack.kafka.restart_node, 3)
 
         async def accepted() -> httpx.Response | None:
             answer = await http.post(f"{base}/api/getinfo/async", json={"url": TITLE_URL}, headers=headers)
@@ -212,23 +212,29 @@ async def test_sigkill_one_broker_mid_load_loses_nothing(
     # The victim: the group coordinator of the worker and the gateway (it leads the offsets
     # topic), which also leads about a third of every topic's partitions.
     victim = await leader_of(d.settings.kafka_bootstrap_servers, "__consumer_offsets")
-    await eventually(lambda: ended(d.driver) >= total // 4, timeout=180, interval=0.1, what="a quarter ended")
+    services = [d.worker, d.gateway]
+    quarter = eventually(
+        lambda: ended(d.driver) >= total // 4, timeout=180, interval=0.1, what="a quarter ended"
+    )
+    await while_alive(services, quarter)
     at_kill = ended(d.driver)
     broker_stack.kafka.kill_node(victim)
     killed_at = time.monotonic()
     # Producers and consumers ride through on two nodes: jobs go on ending while it is down.
-    await eventually(
+    going_on = eventually(
         lambda: ended(d.driver) >= at_kill + total // 5,
         timeout=180,
         interval=0.2,
         what="jobs ending, one node down",
     )
+    await while_alive(services, going_on)
     during = ended(d.driver) - at_kill
-    broker_stack.kafka.restart_node(victim)
+    # in a thread: the clients of this process go on meanwhile (the restart waits for the node)
+    await asyncio.to_thread(broker_stack.kafka.restart_node, victim)
     down_for = time.monotonic() - killed_at
 
-    await load
-    await d.driver.wait_all_ended(300)
+    await while_alive(services, load)
+    await while_alive(services, d.driver.wait_all_ended(300))
     summary = check_outcome(d.driver)
     assert summary["jobs"] == total
 

@@ -25,11 +25,11 @@ from streams.events.livestream import StreamCreated
 from streams.settings import Settings
 from streams.topics import TopicNames
 from tests.fakes.netflix_server import FakeNetflix
-from tests.faults.conftest import FaultStack, read_topic
+from tests.faults.conftest import FaultStack, read_topic, while_alive
 from tests.faults.harness import LoadDriver, Mix, check_outcome, rebuild_verify
 from tests.support import ServiceProcess, eventually, isolated_settings, start_gateway, start_worker
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
 CLIENT_WAIT = 15.0  # how long a client waits for any answer: longer is a hang
 DOWN_SECONDS = 10.0  # how long the database stays away
@@ -203,7 +203,8 @@ async def test_database_restart_while_jobs_and_streams_flow(
     some_host = next(iter(d.streams.created))
     at_stop = (ended_jobs(), len(d.streams.ended))
 
-    db_stack.db.stop()
+    # in threads: this process's clients go on while the server stops and starts
+    await asyncio.to_thread(db_stack.db.stop)
     stopped = time.monotonic()
     answers = await reads_while_down(d, some_job, some_host)
     for name, answer in answers.items():
@@ -225,7 +226,7 @@ async def test_database_restart_while_jobs_and_streams_flow(
     assert ready["data"]["kafka"] == "ok" and ready["data"]["database"].startswith("error"), ready
     assert any(e.startswith("database is not ready") for e in ready["errors"]), ready
     await asyncio.sleep(max(0.0, DOWN_SECONDS - (time.monotonic() - stopped)))  # the outage itself
-    db_stack.db.start_again()
+    await asyncio.to_thread(db_stack.db.start_again)
     down_for = time.monotonic() - stopped
 
     # Reads work again, on the same gateway.
@@ -238,10 +239,14 @@ async def test_database_restart_while_jobs_and_streams_flow(
         await eventually(reads_ok, timeout=60, interval=1.0, what="reads answering 200 after the restart")
         assert (await http.get("/readyz")).status_code == 200
 
-    await load
-    await d.driver.wait_all_ended(300)
+    services = [d.worker, d.gateway]
+    await while_alive(services, load)
+    await while_alive(services, d.driver.wait_all_ended(300))
     after = len(d.streams.ended)
-    await eventually(lambda: len(d.streams.ended) >= after + 2, timeout=120, what="streams after the restart")
+    streams_go_on = eventually(
+        lambda: len(d.streams.ended) >= after + 2, timeout=120, what="streams after the restart"
+    )
+    await while_alive(services, streams_go_on)
     stop_streams.set()
     await traffic
     summary = check_outcome(d.driver)
