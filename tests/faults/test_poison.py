@@ -28,7 +28,7 @@ from tests.faults.harness import LoadDriver, Mix, check_outcome, rebuild_verify
 from tests.integration.replay_cli import produce
 from tests.support import eventually, isolated_settings, start_gateway, start_worker
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
 COPIES_PER_TOPIC = 12
 # A record of each kind per topic: (what, value, the code its DLQ record must carry).
