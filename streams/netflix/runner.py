@@ -17,6 +17,8 @@ from streams.events.envelope import Clock, IdFactory, new_id, utc_now
 from streams.events.netflix import (
     STEP_DESCRIPTION,
     STEP_PROGRESS,
+    STEP_SEQUENCE,
+    TERMINAL_SEQUENCE,
     JobCompleted,
     JobError,
     JobFailed,
@@ -148,22 +150,22 @@ class ScrapeJobRunner:
 
 
 class _Job:
-    """The events of one job run: sequence numbers continue after the gateway's job.created (1)."""
+    """The events of one job run. Each step has its fixed sequence number (STEP_SEQUENCE, after
+    the gateway's job.created at 1) and the terminal event TERMINAL_SEQUENCE, so a rerun of the
+    request that takes a shorter path never reuses a number for other content (ADR 0002)."""
 
     def __init__(self, runner: ScrapeJobRunner, request: Envelope) -> None:
         self.runner = runner
         self.request = request
         self.data: ScrapeRequested = request.data  # type: ignore[assignment]
-        self.sequence = 1
         self.progress = 0
 
-    async def _append(self, payload: BaseModel, *, wait: bool = True) -> None:
-        self.sequence += 1
+    async def _append(self, payload: BaseModel, sequence: int, *, wait: bool = True) -> None:
         r = self.runner
         event = new_event(
             payload,
             key=self.data.job_id,
-            sequence=self.sequence,
+            sequence=sequence,
             correlation_id=self.request.correlation_id or self.data.job_id,
             causation_id=self.request.id,
             clock=r.clock,
@@ -184,11 +186,14 @@ class _Job:
                 step=STEP_DESCRIPTION[step],
                 step_code=step,
             ),
+            STEP_SEQUENCE[step],
             wait=False,
         )
 
     async def complete(self, title: TitleData, source: Source) -> None:
-        await self._append(JobCompleted(job_id=self.data.job_id, source=source, data=title))
+        await self._append(
+            JobCompleted(job_id=self.data.job_id, source=source, data=title), TERMINAL_SEQUENCE
+        )
 
     async def fail(self, code: str, message: str, failed_step: JobStep) -> None:
         await self._append(
@@ -197,5 +202,6 @@ class _Job:
                 error=JobError(code=code, message=message),
                 progress=self.progress,
                 failed_step=failed_step,
-            )
+            ),
+            TERMINAL_SEQUENCE,
         )

@@ -47,7 +47,7 @@ from tests.support import (
     unique,
 )
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
 # The load: fresh titles served slowly, cache hits on titles cached before the load, 403s.
 # Each worker runs one job at a time (ADR 0009), so this is minutes of work for two workers.
@@ -149,7 +149,7 @@ async def test_sigkill_one_of_two_workers_mid_load(deployment: Deployment) -> No
     posting = asyncio.create_task(d.driver.run_all(plan, followers=2))
     at_kill = await kill_when(d.driver, d.workers[1], 0.25, len(plan) + len(warm))
     await posting
-    await d.driver.wait_all_ended(600)
+    await d.driver.wait_all_ended(300)
     summary = check_outcome(d.driver)
 
     # The survivor owns every partition now, and with them the dead worker's cache entries.
@@ -185,7 +185,7 @@ async def test_sigkill_the_only_worker_mid_load_and_start_another(deployment: De
     assert at_kill["started_not_ended"] >= 1, at_kill  # a job was mid-way when it died
     d.workers += [await start_worker(d.settings, d.log_dir, "worker-b")]
     await posting
-    await d.driver.wait_all_ended(600)
+    await d.driver.wait_all_ended(300)
     summary = check_outcome(d.driver)
 
     await rebuild_verify(d.settings)
