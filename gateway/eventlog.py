@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiokafka import AIOKafkaProducer
@@ -100,9 +101,40 @@ class EventLog:
         return max(0.0, deadline - asyncio.get_running_loop().time())
 
     async def check(self, timeout: float = 3.0) -> None:
-        """Raise UnavailableError unless the broker answers a metadata request in time."""
+        """Raise UnavailableError unless a broker answers a metadata request in time and every
+        broker that metadata lists takes a connection.
+
+        An answer alone is not enough: with two of three nodes down the survivor still answers,
+        listing the dead nodes (no controller is left to fence them) as the leaders of their
+        partitions, and no append can be acknowledged. A node that is down and fenced is no
+        longer listed, so one node down in a healthy cluster is ready again once it is fenced."""
         client = self._producer.client
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         async with kafka_errors("metadata request", self._bootstrap):
             ok = await asyncio.wait_for(client.fetch_all_metadata(), timeout)
-        if ok is None or not ok.brokers():
+        brokers = sorted(ok.brokers(), key=lambda b: b.nodeId) if ok is not None else []
+        if not brokers:
             raise UnavailableError("Kafka answered with no brokers")
+        left = max(0.1, deadline - loop.time())
+        answers = await asyncio.gather(*(_connects(b.host, b.port, left) for b in brokers))
+        down = [
+            f"node {b.nodeId} at {b.host}:{b.port}" for b, up in zip(brokers, answers, strict=True) if not up
+        ]
+        if down:
+            raise UnavailableError(
+                f"{len(down)} of the {len(brokers)} Kafka brokers in the metadata do not answer: "
+                + ", ".join(down)
+            )
+
+
+async def _connects(host: str, port: int, timeout: float) -> bool:
+    """Whether a TCP connection to host:port opens within `timeout` (then closed at once)."""
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True
