@@ -229,6 +229,14 @@ async def test_sigkill_one_broker_mid_load_loses_nothing(
     )
     await while_alive(services, going_on)
     during = ended(d.driver) - at_kill
+    # Two nodes serve every partition: the gateway is ready, on the same process (once the
+    # controller has fenced the dead node, the metadata no longer lists it).
+    async with httpx.AsyncClient(timeout=CLIENT_WAIT) as http:
+
+        async def ready() -> bool:
+            return (await http.get(f"http://127.0.0.1:{d.settings.port}/readyz")).status_code == 200
+
+        await eventually(ready, timeout=60, interval=0.5, what="/readyz 200 with one node down")
     # in a thread: the clients of this process go on meanwhile (the restart waits for the node)
     await asyncio.to_thread(broker_stack.kafka.restart_node, victim)
     down_for = time.monotonic() - killed_at
