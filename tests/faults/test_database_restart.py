@@ -19,7 +19,7 @@ import jwt
 import pytest
 from bson import ObjectId
 
-from projections.queries import get_job
+from projections.queries import get_job, my_broadcasted, my_watched
 from projections.store import MongoStore
 from streams.events.livestream import StreamCreated
 from streams.settings import Settings
@@ -266,6 +266,16 @@ async def test_database_restart_while_jobs_and_streams_flow(
     for job_id in d.driver.jobs:
         doc = await get_job(d.store, job_id)
         assert doc is not None and doc["status"] in ("completed", "failed"), (job_id, doc)
+    # every stream that ended: each host's broadcasted list and each fan's watched list show it
+    for stream_id, (host_id, fans) in d.streams.ended.items():
+        broadcasted = await my_broadcasted(d.store, host_id, 1, 100)
+        assert [item["id"] for item in broadcasted["list"]] == [stream_id], (host_id, broadcasted)
+        for fan in fans:
+            watched = await my_watched(d.store, fan, 1, 100)
+            assert [(i["id"], i["role"]) for i in watched["list"]] == [(stream_id, "audience")], (
+                fan,
+                watched,
+            )
     stream_events = await read_topic(d.settings.kafka_bootstrap_servers, names.livestream_events)
     created_in_log: dict[str, list[str]] = defaultdict(list)
     for event in stream_events:
