@@ -20,7 +20,7 @@ from pathlib import Path
 
 from devstack.cache import Log, build_once, hash_files, require_tool, run_build_step, tail_lines
 from devstack.errors import HOW_TO_GET_SERVERS, DevstackError
-from devstack.procs import ManagedProcess, start_process, tcp_open
+from devstack.procs import ManagedProcess, restart, start_process, tcp_open
 from devstack.startup import check_still_running, start_group_on_free_ports, start_on_free_ports, stop_group
 
 logger = logging.getLogger(__name__)
@@ -206,6 +206,42 @@ class LocalKafka:
     def stop(self) -> None:
         """Stop every node at once (see `startup.stop_group`)."""
         stop_group(self.processes)
+
+    # -- one node at a time, for fault tests: node ids are 1..N, as in `node.id` ----------------
+    def node(self, node_id: int) -> ManagedProcess:
+        if not 1 <= node_id <= len(self.processes):
+            raise DevstackError(f"no kafka node {node_id}: the cluster has {len(self.processes)}")
+        return self.processes[node_id - 1]
+
+    def kill_node(self, node_id: int) -> None:
+        """SIGKILL one node (a crash: no controlled shutdown, no leadership handed over)."""
+        self.node(node_id).kill()
+
+    def stop_node(self, node_id: int) -> None:
+        """SIGTERM one node: a controlled shutdown (SIGKILL if it takes too long)."""
+        self.node(node_id).stop()
+
+    def restart_node(self, node_id: int, *, timeout: float = START_TIMEOUT) -> ManagedProcess:
+        """Start a stopped or killed node again with its own properties, data dir and ports;
+        return once it has logged its start and listens (it then catches up as a follower)."""
+        old = self.node(node_id)
+        log_path = old.log_path
+        if log_path is None:
+            raise DevstackError(f"{old.name} has no log to wait on")
+        seen = len(_read(log_path))  # the log is appended to: only a new start line counts
+        proc = restart(old)
+        self.processes[node_id - 1] = proc
+        port = int(self.bootstrap_servers.split(",")[node_id - 1].rsplit(":", 1)[1])
+        deadline = time.monotonic() + timeout
+        while not (READY_LINE in _read(log_path)[seen:] and tcp_open("127.0.0.1", port)):
+            check_still_running(proc.name, proc, log_path)
+            if time.monotonic() > deadline:
+                raise DevstackError(
+                    f"{proc.name} not ready {timeout:.0f} s after its restart; last lines of {log_path}:\n"
+                    f"{tail_lines(log_path)}"
+                )
+            time.sleep(0.2)
+        return proc
 
 
 def start_kafka(

@@ -29,10 +29,23 @@ _registry_lock = threading.Lock()
 class ManagedProcess:
     """A child started with `start_new_session=True`: it leads its own process group."""
 
-    def __init__(self, name: str, popen: subprocess.Popen[bytes], log_path: Path | None) -> None:
+    def __init__(
+        self,
+        name: str,
+        popen: subprocess.Popen[bytes],
+        log_path: Path | None,
+        *,
+        argv: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
         self.name = name
         self.popen = popen
         self.log_path = log_path
+        # How it was started (without the pdeathsig prefix), so `restart` can start it again.
+        self.argv = tuple(argv)
+        self.env = dict(env) if env is not None else None
+        self.cwd = cwd
 
     @property
     def pid(self) -> int:
@@ -43,6 +56,18 @@ class ManagedProcess:
 
     def poll(self) -> int | None:
         return self.popen.poll()
+
+    def kill(self) -> int | None:
+        """SIGKILL the whole group at once (a crash, not a shutdown) and reap it."""
+        _signal_group(self.popen.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=5.0)
+        deadline = time.monotonic() + 5.0
+        while group_alive(self.popen.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with _registry_lock:
+            _registry.pop(self.popen.pid, None)
+        return self.popen.returncode
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
         """SIGTERM the whole group, wait up to `timeout` s for it to empty, then SIGKILL it."""
@@ -159,11 +184,21 @@ def start_process(
     finally:
         if handle is not None:
             handle.close()
-    proc = ManagedProcess(name, popen, log_path)
+    proc = ManagedProcess(name, popen, log_path, argv=argv, env=env, cwd=cwd)
     with _registry_lock:
         _registry[popen.pid] = proc
     logger.debug("started %s pid=%d: %s", name, popen.pid, " ".join(argv))
     return proc
+
+
+def restart(proc: ManagedProcess) -> ManagedProcess:
+    """Start `proc`'s command again (same argv, environment, cwd and log, appended to), once it
+    has exited: a server brought back on its old ports and data after a stop or a kill."""
+    if proc.poll() is None:
+        raise RuntimeError(f"{proc.name} (pid {proc.pid}) is still running; stop or kill it first")
+    if not proc.argv:
+        raise RuntimeError(f"{proc.name} was not started by start_process: no command to restart")
+    return start_process(proc.name, proc.argv, log_path=proc.log_path, env=proc.env, cwd=proc.cwd)
 
 
 def running() -> list[ManagedProcess]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from devstack.cache import Log, build_once, require_tool, run_build_step
 from devstack.errors import DevstackError
-from devstack.procs import ManagedProcess, start_process
-from devstack.startup import start_mongo_wire
+from devstack.procs import ManagedProcess, restart, start_process
+from devstack.startup import start_mongo_wire, wait_for_ping
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +152,17 @@ class LocalSecantus:
     uri: str
     process: ManagedProcess
     work_dir: Path
+
+    def stop(self) -> None:
+        """SIGTERM the server (SIGKILL if it takes too long); its data dir stays."""
+        self.process.stop()
+
+    def start_again(self, *, timeout: float = START_TIMEOUT) -> ManagedProcess:
+        """Start the stopped server again on its port and data dir; return once `ping` answers."""
+        self.process = restart(self.process)
+        assert self.process.log_path is not None  # start_secantus always gives it a log
+        wait_for_ping("secantus", self.process, self.uri, self.process.log_path, timeout)
+        return self.process
 
 
 def start_secantus(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from gateway.auth import User
 from gateway.context import Context
 from projections.queries import Dto, find_stream, find_stream_dto, participation_role
+from streams.errors import UnavailableError
 from streams.events import Envelope, new_event
 from streams.events.livestream import (
     ROLE_RANK,
@@ -25,6 +27,8 @@ from streams.events.livestream import (
     UserProfile,
 )
 from streams.livestream import commands
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 POLL_SECONDS = 0.05
@@ -42,6 +46,17 @@ async def poll(check: Callable[[], Awaitable[T | None]], seconds: float) -> T | 
         if found is not None or time.monotonic() >= deadline:
             return found
         await asyncio.sleep(POLL_SECONDS)
+
+
+async def read_your_write(check: Callable[[], Awaitable[T | None]], seconds: float) -> T | None:
+    """`poll` after a command's event is in the log: a read model that cannot be read (the
+    database away) is "not projected yet", and the caller answers 202. Never a 503 here: that
+    would tell the client the command did not happen, and a retry would do it twice."""
+    try:
+        return await poll(check, seconds)
+    except UnavailableError as exc:
+        log.warning("read-your-write skipped, the event is stored: %s", exc.message)
+        return None
 
 
 async def load_stream(ctx: Context, live_stream_id: str) -> StreamView | None:
@@ -65,7 +80,7 @@ async def _until(
         found = await find_stream_dto(ctx.store, live_stream_id, user_id)
         return found if found is not None and done(found[0]) else None
 
-    return await poll(check, ctx.settings.projection_wait_seconds)
+    return await read_your_write(check, ctx.settings.projection_wait_seconds)
 
 
 async def create(ctx: Context, user: User, body: Mapping[str, Any]) -> tuple[str, Dto | None]:
@@ -131,4 +146,4 @@ async def joined_projected(ctx: Context, user: User, live_stream_id: str, role: 
         seen = await participation_role(ctx.store, user.id, live_stream_id)
         return seen if seen is not None and ROLE_RANK[seen] >= ROLE_RANK[role] else None
 
-    return await poll(projected, ctx.settings.projection_wait_seconds) is not None
+    return await read_your_write(projected, ctx.settings.projection_wait_seconds) is not None

@@ -116,6 +116,11 @@ async def mongo_errors(what: str) -> AsyncIterator[None]:
         raise translate(exc, what) from exc
 
 
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 class AliasMap:
     """Physical collection names by default name, read from `projection_aliases`, cached.
 
@@ -124,6 +129,8 @@ class AliasMap:
     read in one query, so the collections of one projection are seen switching together. A
     refresh that fails raises UnavailableError (retryable) instead of serving a map older than
     `ttl`: a writer must never keep writing to a collection a rebuild has switched away from.
+    Callers waiting for a refresh share its failure too: with the database down, N concurrent
+    reads fail together after one server-selection timeout, not one after another (N times it).
     """
 
     def __init__(
@@ -136,17 +143,18 @@ class AliasMap:
         self.collection, self.ttl, self.clock = collection, ttl, clock
         self._map: dict[str, str] = {}
         self._loaded_at: float | None = None
-        self._lock: asyncio.Lock | None = None
+        self._refreshing: asyncio.Future[None] | None = None
 
     async def resolve(self, name: str) -> str:
         if self.ttl <= 0:
             return name
         if self._stale():
-            if self._lock is None:
-                self._lock = asyncio.Lock()
-            async with self._lock:
-                if self._stale():  # another caller may have refreshed while we waited
-                    await self.refresh()
+            if self._refreshing is None or self._refreshing.done():
+                self._refreshing = asyncio.ensure_future(self.refresh())
+                # its failure is raised to every caller awaiting it; this marks it retrieved
+                self._refreshing.add_done_callback(_retrieve)
+            # shielded: one caller cancelled (a client gone) must not cancel the others' refresh
+            await asyncio.shield(self._refreshing)
         return self._map.get(name, name)
 
     def _stale(self) -> bool:

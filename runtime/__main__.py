@@ -9,8 +9,7 @@ import sys
 
 import faust
 
-from runtime.worker import build_worker
-from streams.admin import ensure_deployment_topics
+from runtime.worker import build_worker, ensure_worker_topics
 from streams.settings import Settings
 
 
@@ -22,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     # Faust subscribes before it declares: a topic missing at that moment gets no partitions.
-    asyncio.run(ensure_deployment_topics(settings))
+    asyncio.run(ensure_worker_topics(settings))
     worker = build_worker(settings)
     logging.getLogger("faust").setLevel(logging.WARNING)
     faust_worker = faust.Worker(worker.app, loglevel=args.loglevel, quiet=True)

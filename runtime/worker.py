@@ -16,6 +16,7 @@ from projections.queries import find_fresh_title
 from projections.registry import LIVE, PROJECTIONS
 from projections.store import MongoStore
 from runtime.faust_app import create_app, meta_from_faust, raw_topic, topic_names
+from streams.admin import ensure_deployment_topics, ensure_topics
 from streams.consume import (
     BatchHandler,
     BatchProcessor,
@@ -88,6 +89,33 @@ def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
             yield None
 
     app.agent(raw_topic(app, topic), name=name)(agent)
+
+
+TITLE_CACHE = "title-cache"
+
+
+def changelog_topics(settings: Settings) -> dict[str, dict[str, str]]:
+    """The changelog topics Faust makes for this worker's tables (name -> configs, as Faust sets
+    them; `ensure_topics` adds min.insync.replicas). `build_worker` checks the names."""
+    app_id = settings.topic_prefix + settings.app_id  # as runtime.faust_app.create_app names it
+    return {f"{app_id}-{TITLE_CACHE}-changelog": {"cleanup.policy": "compact"}}
+
+
+async def ensure_worker_topics(settings: Settings) -> None:
+    """Every topic the worker subscribes to, created (if missing) and known to the brokers before
+    Faust starts: the deployment's topics and the title cache's changelog.
+
+    Faust subscribes before it declares its changelog: on a cluster, a changelog created in that
+    moment is missing from the subscription ("Ignoring missing topic"), the table then sees it
+    with 0 partitions, and every cache write fails with PartitionsMismatch, each job
+    dead-lettered half done. Found by tests/faults/test_broker_kill.py on a fresh deployment."""
+    await ensure_deployment_topics(settings)
+    await ensure_topics(
+        settings.kafka_bootstrap_servers,
+        changelog_topics(settings),
+        partitions=settings.topic_partitions,
+        replication_factor=settings.topic_replication_factor,
+    )
 
 
 # Test hook (crash tests only): "<agent>:<n>" SIGKILLs the worker right after the n-th batch that
@@ -168,7 +196,7 @@ def build_worker(settings: Settings) -> Worker:
     # types: its changelog is JSON (str keys, dict values); a non-model value_type such as `dict`
     # breaks recovery (Faust calls `value_type.from_data`), which a restart test guards.
     cache_table = app.Table(
-        "title-cache",
+        TITLE_CACHE,
         default=None,
         partitions=settings.topic_partitions,
         help="title key -> {cachedAt, title}",
@@ -199,6 +227,8 @@ def build_worker(settings: Settings) -> Worker:
     _register(worker, names.scrape_requests, "scrape-titles", runner)
 
     changelog = cache_table.changelog_topic.get_topic_name()
+    if changelog not in changelog_topics(settings):  # ensure_worker_topics must make this one
+        raise RuntimeError(f"Faust names the title cache's changelog {changelog}, not as changelog_topics()")
 
     @app.on_rebalance_complete.connect  # type: ignore[arg-type]  # mode types receivers oddly
     async def on_assigned(sender: Any, *_: Any, signal: Any, **__: Any) -> None:

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from streams.events import Envelope, decode, encode
-from streams.events.netflix import JobCompleted, JobFailed
+from streams.events.netflix import TERMINAL_SEQUENCE, JobCompleted, JobFailed
 
 # Finished jobs are kept this long for late subscribers and `POST /api/getinfo`'s answer; after
 # that the read model serves them (it has had the terminal event for as long). At 100 jobs/s
@@ -75,9 +75,15 @@ class TrackedJob:
 
     @property
     def replayable(self) -> bool:
-        """Whether this process holds every released step (1..released) to replay itself;
-        otherwise a subscriber is served from the read model."""
-        return self.released > 0 and all(self.has(s) for s in range(1, self.released + 1))
+        """Whether this process holds every released step to replay itself; otherwise a
+        subscriber is served from the read model. A job's steps are numbered 1..k along its
+        path and its terminal event sits above them at TERMINAL_SEQUENCE (a cache hit is 1, 2,
+        6), so the steps held must run from 1 without a hole; the gap before the terminal one
+        is no loss."""
+        if self.released <= 0:
+            return False
+        steps = [s for s in range(1, min(self.released, TERMINAL_SEQUENCE - 1) + 1) if self.has(s)]
+        return bool(steps) and steps == list(range(1, len(steps) + 1))
 
     @property
     def last(self) -> Envelope:

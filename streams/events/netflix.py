@@ -38,6 +38,21 @@ STEP_PROGRESS: dict[JobStep, int] = {
     JobStep.COMPLETED: 100,
 }
 
+# The `sequence` of each step's event, whatever path the job takes (a cache hit goes 1, 2, 6).
+# A request run again after a worker died takes the path the log allows then, which can be
+# shorter (the first run stored the title before dying): its terminal event must never reuse a
+# number a step of the first run already holds, or readers (which dedupe by sequence) drop it
+# and the job never ends. Steps along any path are a prefix of this order, so they stay 1..k.
+STEP_SEQUENCE: dict[JobStep, int] = {
+    JobStep.CREATED: 1,
+    JobStep.CHECKING_CACHE: 2,
+    JobStep.CHECKING_DATABASE: 3,
+    JobStep.SCRAPING_NETFLIX: 4,
+    JobStep.SAVING_TO_DATABASE: 5,
+}
+# job.completed / job.failed, above every step: a job has one terminal event, at this number.
+TERMINAL_SEQUENCE = 6
+
 STEP_DESCRIPTION: dict[JobStep, str] = {
     JobStep.CREATED: "Job created",
     JobStep.CHECKING_CACHE: "Checking cache",

@@ -17,6 +17,8 @@ from streams.events.envelope import Clock, IdFactory, new_id, utc_now
 from streams.events.netflix import (
     STEP_DESCRIPTION,
     STEP_PROGRESS,
+    STEP_SEQUENCE,
+    TERMINAL_SEQUENCE,
     JobCompleted,
     JobError,
     JobFailed,
@@ -96,7 +98,23 @@ class ScrapeJobRunner:
             await self.run(event, event.data)
 
     async def run(self, request: Envelope, data: ScrapeRequested) -> None:
+        """The job, ended with job.failed INTERNAL_ERROR if it breaks in a way no retry fixes
+        (a bug, a table that refuses writes): the request is still dead-lettered (the error is
+        raised on), but its subscribers get an end instead of a job left `processing` for ever.
+        A retryable failure is only raised: the request is redelivered and the job run again."""
         job = _Job(self, request)
+        try:
+            await self._run(job, data)
+        except AppError as exc:
+            if exc.retryable:
+                raise
+            await job.fail_broken(exc.code.value, exc.message)
+            raise
+        except Exception as exc:
+            await job.fail_broken(ErrorCode.INTERNAL_ERROR.value, f"the worker failed: {type(exc).__name__}")
+            raise
+
+    async def _run(self, job: _Job, data: ScrapeRequested) -> None:
         key = title_key(data.country, data.title_id)
 
         await job.step(JobStep.CHECKING_CACHE)
@@ -137,8 +155,8 @@ class ScrapeJobRunner:
                 job_id=data.job_id,
             ),
             key=key,
-            correlation_id=request.correlation_id,
-            causation_id=request.id,
+            correlation_id=job.request.correlation_id,
+            causation_id=job.request.id,
             clock=self.clock,
             ids=self.ids,
         )
@@ -148,22 +166,24 @@ class ScrapeJobRunner:
 
 
 class _Job:
-    """The events of one job run: sequence numbers continue after the gateway's job.created (1)."""
+    """The events of one job run. Each step has its fixed sequence number (STEP_SEQUENCE, after
+    the gateway's job.created at 1) and the terminal event TERMINAL_SEQUENCE, so a rerun of the
+    request that takes a shorter path never reuses a number for other content (ADR 0002)."""
 
     def __init__(self, runner: ScrapeJobRunner, request: Envelope) -> None:
         self.runner = runner
         self.request = request
         self.data: ScrapeRequested = request.data  # type: ignore[assignment]
-        self.sequence = 1
         self.progress = 0
+        self.current = JobStep.CREATED
+        self.ended = False
 
-    async def _append(self, payload: BaseModel, *, wait: bool = True) -> None:
-        self.sequence += 1
+    async def _append(self, payload: BaseModel, sequence: int, *, wait: bool = True) -> None:
         r = self.runner
         event = new_event(
             payload,
             key=self.data.job_id,
-            sequence=self.sequence,
+            sequence=sequence,
             correlation_id=self.request.correlation_id or self.data.job_id,
             causation_id=self.request.id,
             clock=r.clock,
@@ -176,6 +196,7 @@ class _Job:
         with every later event of the job, so it is stored before them, and the terminal
         event, which is awaited before the request's offset can commit, waits for it too."""
         self.progress = STEP_PROGRESS[step]
+        self.current = step
         await self._append(
             JobProgress(
                 job_id=self.data.job_id,
@@ -184,18 +205,31 @@ class _Job:
                 step=STEP_DESCRIPTION[step],
                 step_code=step,
             ),
+            STEP_SEQUENCE[step],
             wait=False,
         )
 
     async def complete(self, title: TitleData, source: Source) -> None:
-        await self._append(JobCompleted(job_id=self.data.job_id, source=source, data=title))
+        self.ended = True
+        await self._append(
+            JobCompleted(job_id=self.data.job_id, source=source, data=title), TERMINAL_SEQUENCE
+        )
+
+    async def fail_broken(self, code: str, message: str) -> None:
+        """job.failed for a job that broke at its current step, unless it already ended."""
+        if self.ended:
+            return
+        log.error("job broken job_id=%s step=%s code=%s: %s", self.data.job_id, self.current, code, message)
+        await self.fail(code, message, self.current)
 
     async def fail(self, code: str, message: str, failed_step: JobStep) -> None:
+        self.ended = True
         await self._append(
             JobFailed(
                 job_id=self.data.job_id,
                 error=JobError(code=code, message=message),
                 progress=self.progress,
                 failed_step=failed_step,
-            )
+            ),
+            TERMINAL_SEQUENCE,
         )

@@ -16,6 +16,7 @@ from gateway.responses import ok
 from projections.queries import emits_for, emits_from_document, fold_job, rest_state
 from streams.events import Envelope, encode, new_event
 from streams.events.netflix import (
+    TERMINAL_SEQUENCE,
     JobCompleted,
     JobCreated,
     JobError,
@@ -58,7 +59,7 @@ def story(job_id: str = "j1", *, failed: bool = False) -> list[Envelope]:
     return [
         ev(JobCreated(job_id=job_id, url="u", country="tr", title_id="81616256"), 1, job_id),
         ev(cache, 2, job_id),
-        ev(end, 3, job_id),
+        ev(end, TERMINAL_SEQUENCE, job_id),  # a cache hit is 1, 2, 6 (fixed numbers per step)
     ]
 
 
@@ -95,6 +96,33 @@ async def test_the_tracker_dedups_releases_in_order_and_wakes_waiters() -> None:
     assert job is not None and job.terminal is not None and job.status == "completed"
     assert job.replayable and job.released_events() == [created, cache, end]
     assert not await tracker.wait_known("nope", 0.01)
+
+
+def test_a_rerun_on_a_shorter_path_still_ends_the_job_and_holes_are_not_replayed() -> None:
+    """A worker died after steps 1-5 (title stored, job.completed not); the rerun of the request
+    finds the title in the database: 2 and 3 again (dropped), then the terminal event at 6."""
+    tracker = JobTracker()
+    created, cache, end = story("a")
+    steps = [
+        ev(JobProgress(job_id="a", progress=p, status=JobStatus.PROCESSING, step="s", step_code=c), seq, "a")
+        for seq, p, c in [
+            (3, 30, JobStep.CHECKING_DATABASE),
+            (4, 50, JobStep.SCRAPING_NETFLIX),
+            (5, 80, JobStep.SAVING_TO_DATABASE),
+        ]
+    ]
+    assert tracker.track(created) == [created]
+    assert tracker.track(cache) == [cache]
+    assert [tracker.track(s) for s in steps] == [[s] for s in steps]
+    assert tracker.track(cache) == [] and tracker.track(steps[0]) == []  # the rerun's repeats
+    assert tracker.track(end) == [end]
+    job = tracker.get("a")
+    assert job is not None and job.terminal == end and job.replayable
+    holey = JobTracker()
+    for event in (created, steps[0], end):  # step 2 missing: the read model must serve it
+        holey.track(event)
+    job = holey.get("a")
+    assert job is not None and not job.replayable
 
 
 def test_a_terminal_event_releases_what_is_held_and_the_read_model_fills_gaps() -> None:
