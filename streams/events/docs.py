@@ -37,8 +37,9 @@ ENVELOPE_SCHEMA: dict[str, Any] = {
 
 TOPIC_NOTES: dict[str, str] = {
     topics.SCRAPE_REQUESTS: "key: title key `<country>:<titleId>`; one partition owns a title",
-    topics.JOB_EVENTS: "key: jobId; `sequence` is fixed per step (created 1, checking_cache 2, checking_database 3, "
-    "scraping_netflix 4, saving_to_database 5; job.completed/job.failed 6): a shorter path skips numbers",
+    topics.JOB_EVENTS: "key: jobId; `sequence` is fixed per step (created 1, checking_cache 2, "
+    "checking_database 3, scraping_netflix 4, saving_to_database 5; job.completed/job.failed 6): "
+    "a shorter path skips numbers",
     topics.TITLES: "key: title key `<country>:<titleId>`",
     topics.LIVESTREAM_EVENTS: "key: liveStreamId (24-hex ObjectId)",
 }
