@@ -103,8 +103,12 @@ $(WEB_DIR)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(shell find $(JS_PKG)/s
 	cd $(WEB_DIR) && npm run build --silent
 
 .PHONY: test
-test: infra lb-deps js-deps js-client web browser-deps ## run every test (unit, integration, e2e, browser) against real servers the project starts
-	$(PY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+test: infra lb-deps js-deps js-client web browser-deps ## run every test (unit, integration, e2e, browser) against real servers the project starts; the fault suite is `make test-faults`
+	$(PY) -m pytest -p no:cacheprovider -m "not faults" $(PYTEST_ARGS)
+
+.PHONY: test-faults
+test-faults: infra lb-deps js-deps ## the fault suite (tests/faults: kills workers, brokers, the database, gateways under load; ~6 min)
+	$(PY) -m pytest -p no:cacheprovider -m faults -v --durations=0 $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: install ## only the unit tests (no servers)
