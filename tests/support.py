@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.partitioner import DefaultPartitioner
@@ -172,3 +173,19 @@ def title_on(partition: int, partitions: int, country: str = "de") -> str:
 def key_partition(key: str, partitions: int) -> int:
     """The partition a producer's default partitioner (the gateway's, Faust's) picks for `key`."""
     return int(DefaultPartitioner()(key.encode("utf-8"), list(range(partitions)), list(range(partitions))))
+
+
+async def nginx_upstream_port(lb_url: str, nginx_prefix: Path) -> int:
+    """The gateway port nginx sends this host to (it hashes the client address): a probe
+    request through it, then its line in nginx's access log."""
+    probe = uuid.uuid4().hex
+    async with httpx.AsyncClient(timeout=10) as http:
+        assert (await http.get(f"{lb_url}/healthz?probe={probe}")).status_code == 200
+    log = nginx_prefix / "access.log"
+
+    def port() -> int:
+        lines = [line for line in log.read_text().splitlines() if probe in line]
+        assert lines, "not logged yet"
+        return int(lines[0].split("upstream=")[1].split()[0].rsplit(":", 1)[1])
+
+    return await eventually(port, timeout=5, what="the probe in nginx's access log")

@@ -14,13 +14,11 @@ import asyncio
 import json
 import os
 import signal
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from devstack import DevstackError, Services, nginx
@@ -30,9 +28,9 @@ from tests.fakes.netflix_server import FakeNetflix
 from tests.support import (
     REPO,
     ServiceProcess,
-    eventually,
     free_port,
     isolated_settings,
+    nginx_upstream_port,
     start_gateway,
     start_worker,
     unique,
@@ -157,18 +155,7 @@ async def test_a_dropped_connection_recovers_on_the_same_gateway(
 
 
 async def upstream_of_this_host(stack: Stack) -> int:
-    """The gateway nginx sends 127.0.0.1 to (it hashes the client address)."""
-    probe = uuid.uuid4().hex
-    async with httpx.AsyncClient(timeout=10) as http:
-        assert (await http.get(f"{stack.lb_url}/healthz?probe={probe}")).status_code == 200
-    log = stack.nginx_prefix / "access.log"
-
-    def port() -> int:
-        lines = [line for line in log.read_text().splitlines() if probe in line]
-        assert lines, "not logged yet"
-        return int(lines[0].split("upstream=")[1].split()[0].rsplit(":", 1)[1])
-
-    return await eventually(port, timeout=5, what="the probe in nginx's access log")
+    return await nginx_upstream_port(stack.lb_url, stack.nginx_prefix)
 
 
 async def test_a_client_whose_gateway_died_recovers_on_the_other_one(stack: Stack) -> None:

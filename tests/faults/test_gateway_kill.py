@@ -11,13 +11,11 @@ import json
 import os
 import signal
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from devstack import DevstackError, Services, nginx
@@ -31,6 +29,7 @@ from tests.support import (
     eventually,
     free_port,
     isolated_settings,
+    nginx_upstream_port,
     start_gateway,
     start_worker,
 )
@@ -83,18 +82,7 @@ async def stack(services: Services, tmp_path: Path) -> AsyncIterator[Stack]:
 
 
 async def upstream_of_this_host(stack: Stack) -> int:
-    """The gateway port nginx sends 127.0.0.1 to (it hashes the client address)."""
-    probe = uuid.uuid4().hex
-    async with httpx.AsyncClient(timeout=10) as http:
-        assert (await http.get(f"{stack.lb_url}/healthz?probe={probe}")).status_code == 200
-    log = stack.nginx_prefix / "access.log"
-
-    def port() -> int:
-        lines = [line for line in log.read_text().splitlines() if probe in line]
-        assert lines, "not logged yet"
-        return int(lines[0].split("upstream=")[1].split()[0].rsplit(":", 1)[1])
-
-    return await eventually(port, timeout=5, what="the probe in nginx's access log")
+    return await nginx_upstream_port(stack.lb_url, stack.nginx_prefix)
 
 
 class NodeClients:
