@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 import os
 import signal
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,6 +30,7 @@ from streams.consume import (
 from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
 from streams.netflix.fetch import NetflixFetcher
+from streams.netflix.politeness import Politeness, PolitenessConfig
 from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
 from streams.settings import Settings, SettingsError
 from streams.topics import dlq_name, min_insync_replicas
@@ -39,21 +43,32 @@ class FaustSink:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self._pending: list[Awaitable[Any]] = []
+        # Per task (each scrape job runs in its own, see _register): a job's flush waits for,
+        # and reports the failure of, its own events, not another job's.
+        self._pending: contextvars.ContextVar[list[Awaitable[Any]]] = contextvars.ContextVar(
+            f"faust_sink_pending_{id(self)}"
+        )
+
+    def _mine(self) -> list[Awaitable[Any]]:
+        pending = self._pending.get(None)
+        if pending is None:
+            pending = []
+            self._pending.set(pending)
+        return pending
 
     async def append(self, topic: str, event: Envelope, *, wait: bool = True) -> None:
-        """Queue the event; with `wait`, return once it and every event queued before it are
-        acknowledged. Intermediate job steps don't wait: one partition keeps them in order, and
-        the job's terminal event waits for all of them."""
+        """Queue the event; with `wait`, return once it and every event this task queued before
+        it are acknowledged. Intermediate job steps don't wait: one partition keeps them in
+        order, and the job's terminal event waits for all of them."""
         future = await self.app.producer.send(topic, event.key.encode("utf-8"), encode(event), None, None, [])
-        self._pending.append(future)
+        self._mine().append(future)
         if wait:
             await self.flush()
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for future in pending:
-            await future
+        pending = self._mine()
+        while pending:
+            await pending.pop(0)
 
     async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         await self.app.producer.send_and_wait(topic, key, value, None, None, list(headers))
@@ -67,26 +82,133 @@ class Worker:
     sink: FaustSink
 
 
-def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
+class _Running:
+    """One record being worked on: its Faust event, and whether its work is done."""
+
+    __slots__ = ("done", "event")
+
+    def __init__(self, event: Any) -> None:
+        self.event = event
+        self.done = False
+
+
+class _InOrderAcks:
+    """Up to `limit` records of one agent worked on at once, records with one Kafka key (one
+    title) one after the other, and each record acknowledged only once it and every earlier
+    record of its partition are done (ADR 0012).
+
+    Not Faust's agent `concurrency`: its instances ack in completion order, and faust-streaming
+    0.15.3's `Consumer._new_offset` then commits past a record still running (no hole check
+    before a partition's first commit; a hole of one offset let through after it). Acked in
+    offset order, a partition's acked offsets are always a prefix, which it commits right.
+
+    Each record holds one more reference (`incref`) from the start: Faust's own acks (the
+    stream's when the loop moves on, or when a stop closes the stream with this record still
+    running) are then never the last; ours is. A record fetched before a rebalance (an older
+    consumer generation) is never acked by us: Faust seeks every partition back to its committed
+    offset after a rebalance, so the new owner, maybe this worker, reads it again. A record
+    whose work fails is never acked, nor anything after it on its partition; the worker stops."""
+
+    def __init__(self, app: faust.App, name: str, limit: int, work: Callable[[Any], Awaitable[None]]) -> None:
+        self._app = app
+        self._name = name
+        self._work = work
+        self._slots = asyncio.Semaphore(limit)
+        self._partitions: dict[tuple[Any, Any], deque[_Running]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._keys: dict[bytes | None, tuple[asyncio.Lock, int]] = {}
+
+    async def submit(self, event: Any) -> None:
+        """Start the record's work once fewer than `limit` run (until then the agent reads no
+        further). The task copies this context, so Faust's current event (which a table write
+        needs) is this record's."""
+        await self._slots.acquire()
+        message = event.message
+        message.incref()
+        running = _Running(event)
+        self._partitions.setdefault((message.tp, message.generation_id), deque()).append(running)
+        where = f"{message.tp.topic}[{message.tp.partition}]@{message.offset}"
+        task = asyncio.create_task(self._run(running), name=where)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, running: _Running) -> None:
+        message = running.event.message
+        try:
+            await self._one_per_key(message.key, running.event)
+        except Exception as exc:  # noqa: BLE001 - a dependency that stays down: stop, never ack
+            log.critical("agent %s stopping the worker: %s", self._name, exc)
+            await self._app.crash(exc)
+            return
+        finally:
+            self._slots.release()
+        running.done = True
+        self._ack_done((message.tp, message.generation_id))
+
+    async def _one_per_key(self, key: bytes | None, event: Any) -> None:
+        """The work, after every earlier record with this key (asyncio.Lock is first come,
+        first served): so N requests for one title fetch it once, the rest hit the cache."""
+        lock, users = self._keys.get(key, (asyncio.Lock(), 0))
+        self._keys[key] = (lock, users + 1)
+        try:
+            async with lock:
+                await self._work(event)
+        finally:
+            lock, users = self._keys[key]
+            if users == 1:
+                del self._keys[key]
+            else:
+                self._keys[key] = (lock, users - 1)
+
+    def _ack_done(self, where: tuple[Any, Any]) -> None:
+        records = self._partitions.get(where)
+        current = getattr(self._app, "consumer_generation_id", None)
+        while records and records[0].done:
+            event = records.popleft().event
+            message = event.message
+            if message.generation_id == current:
+                # The last reference: Faust marks the offset committable.
+                if event.ack():
+                    self._app.sensors.on_message_out(message.tp, message.offset, message)
+            else:
+                log.info(
+                    "agent %s: not acknowledging %s@%s from before a rebalance (read again)",
+                    self._name,
+                    message.tp,
+                    message.offset,
+                )
+        if records is not None and not records:
+            del self._partitions[where]
+
+    async def close(self) -> None:
+        """The agent stops: cancel the records still running. They and every record after them
+        on their partition stay unacknowledged, and are read again by the partition's next owner."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            log.info("agent %s: stopped %d jobs in flight; they will be run again", self._name, len(tasks))
+
+
+def _register(worker: Worker, topic: str, name: str, handler: Handler, *, concurrency: int = 1) -> None:
     app = worker.app
     processor = EnvelopeProcessor(name=name, handler=handler, sink=worker.sink, dlq_topic=dlq_name)
 
+    async def work(event: Any) -> None:
+        # EnvelopeProcessor handles every per-record error itself (its retries happen inside
+        # the key's turn); only a dependency that stays down escapes, and then the worker must
+        # stop without acking the record.
+        await processor.process(event.value, meta_from_faust(event.message))
+
     async def agent(stream: Any) -> AsyncIterator[None]:
-        async for event in stream.events():
-            # Faust acks the current event when it closes the stream, and a stop closes it from
-            # another task while a job may be half done: one more reference until the job ends
-            # makes that ack a no-op, so the next owner runs the job again (as for projections).
-            event.message.incref()
-            # EnvelopeProcessor handles every per-record error itself; only a dependency that
-            # stays down escapes, and then the worker must stop without acking the record.
-            try:
-                await processor.process(event.value, meta_from_faust(event.message))
-            except Exception as exc:
-                log.critical("agent %s stopping the worker: %s", name, exc)
-                await app.crash(exc)
-                raise
-            event.message.decref()  # done: the stream's own ack now commits it
-            yield None
+        running = _InOrderAcks(app, name, concurrency, work)
+        try:
+            async for event in stream.events():
+                await running.submit(event)
+                yield None
+        finally:
+            await running.close()
 
     app.agent(raw_topic(app, topic), name=name)(agent)
 
@@ -205,12 +327,24 @@ def build_worker(settings: Settings) -> Worker:
             "min.insync.replicas": str(min_insync_replicas(settings.topic_replication_factor))
         },
     )
+    # One Politeness per worker process: every fetch of every concurrent job goes through it.
+    politeness = Politeness(
+        PolitenessConfig(
+            max_concurrent=settings.scrape_max_concurrent_fetches,
+            per_second=settings.scrape_max_fetches_per_second,
+            breaker_threshold=settings.scrape_breaker_threshold,
+            breaker_open_seconds=settings.scrape_breaker_open_seconds,
+            max_pause_seconds=settings.scrape_max_retry_after_seconds,
+        )
+    )
     fetcher = NetflixFetcher(
         settings.netflix_base_url,
         timeout_seconds=settings.scrape_timeout_seconds,
         max_attempts=settings.scrape_max_attempts,
         backoff_seconds=settings.scrape_backoff_seconds,
         accept_language=settings.accept_language,
+        politeness=politeness,
+        max_retry_after_seconds=settings.scrape_max_retry_after_seconds,
     )
 
     async def find_title(country: str, title_id: str, newer_than: datetime) -> TitleData | None:
@@ -224,7 +358,7 @@ def build_worker(settings: Settings) -> Worker:
         topics=names,
         stale_after_seconds=settings.title_stale_after_seconds,
     )
-    _register(worker, names.scrape_requests, "scrape-titles", runner)
+    _register(worker, names.scrape_requests, "scrape-titles", runner, concurrency=settings.scrape_concurrency)
 
     changelog = cache_table.changelog_topic.get_topic_name()
     if changelog not in changelog_topics(settings):  # ensure_worker_topics must make this one
