@@ -4,7 +4,8 @@ In-process: `async with FakeNetflix() as fake: base_url = fake.base_url`.
 In a background thread (for code on another event loop): `fake.start_in_thread()` / `stop_thread()`.
 In another process: `python -m tests.fakes.netflix_server --port N` prints
 `FAKE_NETFLIX_URL=http://127.0.0.1:N` and serves these control endpoints:
-  GET  /__counts    -> {"total": n, "titles": {titleId: n}, "inFlight": n, "maxInFlight": n}
+  GET  /__counts    -> {"total": n, "titles": {titleId: n}}
+  GET  /__inflight  -> {"inFlight": n, "maxInFlight": n}  (page requests being answered, most seen)
   POST /__reset     -> counts and behaviours cleared
   POST /__behaviour {path, status?, delay?, failTimes?, redirect?, headers?}  (path "*": every page)
   POST /__pages     {path, html?, status?, title?: {titleId, title, year, ...}} (ad-hoc page)
@@ -188,6 +189,7 @@ class FakeNetflix:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_get("/__counts", self._get_counts)
+        app.router.add_get("/__inflight", self._get_in_flight)
         app.router.add_post("/__reset", self._post_reset)
         app.router.add_post("/__behaviour", self._post_behaviour)
         app.router.add_post("/__pages", self._post_page)
@@ -293,14 +295,10 @@ class FakeNetflix:
         )
 
     async def _get_counts(self, request: web.Request) -> web.Response:
-        return web.json_response(
-            {
-                "total": self.total_requests,
-                "titles": self.counts(),
-                "inFlight": self.in_flight,
-                "maxInFlight": self.max_in_flight,
-            }
-        )
+        return web.json_response({"total": self.total_requests, "titles": self.counts()})
+
+    async def _get_in_flight(self, request: web.Request) -> web.Response:
+        return web.json_response({"inFlight": self.in_flight, "maxInFlight": self.max_in_flight})
 
     async def _post_reset(self, request: web.Request) -> web.Response:
         self.reset()
