@@ -17,6 +17,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import TopicPartition
@@ -68,7 +69,7 @@ class Stack:
         self.settings = dataclasses.replace(self.settings, **overrides)  # type: ignore[arg-type]
         self.worker = await start_worker(self.settings, self.log_dir)
 
-    async def run(self, title_id: str, timeout: float = 60) -> tuple[str, dict[str, object]]:
+    async def run(self, title_id: str, timeout: float = 60) -> tuple[str, dict[str, Any]]:
         job = await self.client.run_job(url_for(title_id))
         await self.client.finished(job, timeout=timeout, settle=0)
         return self.client.terminal(job)
@@ -225,10 +226,8 @@ async def test_a_slow_job_overtaken_on_its_partition_is_not_committed_and_runs_a
     # Later records done, the first not: give the commit loop a few rounds to (wrongly) pass it.
     await asyncio.sleep(3 * COMMIT_INTERVAL)
     assert not client.ended[slow_job].is_set()
-    assert await committed(stack.settings, TopicNames(stack.settings.topic_prefix).scrape_requests, 0) in (
-        None,
-        0,
-    )
+    topic = TopicNames(stack.settings.topic_prefix).scrape_requests
+    assert await committed(stack.settings, topic, 0) in (None, 0)
 
     # Stopped mid-job, the slow request is read again by the next worker, and now completes.
     netflix.reset()  # Netflix answers at once now
@@ -239,3 +238,9 @@ async def test_a_slow_job_overtaken_on_its_partition_is_not_committed_and_runs_a
     assert netflix.requests_for(slow) == 1  # since the reset: fetched again, once
     # and the fast ones, done before the stop but never committed, ran again from the cache
     assert netflix.requests_for(fast) == 0
+
+    # Everything ended: the partition is committed past all 13 requests (acks do happen).
+    async def all_committed() -> bool:
+        return await committed(stack.settings, topic, 0) == 13
+
+    await eventually(all_committed, timeout=30, interval=0.5, what="offset 13 committed on partition 0")
