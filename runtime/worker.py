@@ -66,9 +66,11 @@ class FaustSink:
             await self.flush()
 
     async def flush(self) -> None:
-        pending = self._mine()
-        while pending:
-            await pending.pop(0)
+        mine = self._mine()
+        pending = mine[:]
+        mine.clear()
+        for future in pending:
+            await future
 
     async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
         await self.app.producer.send_and_wait(topic, key, value, None, None, list(headers))
@@ -122,11 +124,13 @@ class _InOrderAcks:
         """Start the record's work once fewer than `limit` run (until then the agent reads no
         further). The task copies this context, so Faust's current event (which a table write
         needs) is this record's."""
-        await self._slots.acquire()
         message = event.message
+        # The reference first: a stop while this waits for a slot closes the stream, and its
+        # ack of the current event (this one, not started yet) must not be the last.
         message.incref()
         running = _Running(event)
         self._partitions.setdefault((message.tp, message.generation_id), deque()).append(running)
+        await self._slots.acquire()
         where = f"{message.tp.topic}[{message.tp.partition}]@{message.offset}"
         task = asyncio.create_task(self._run(running), name=where)
         self._tasks.add(task)
