@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from streams.errors import ErrorCode, ScrapeError
-from streams.netflix.politeness import Outcome, Politeness, PolitenessConfig
+from streams.netflix.politeness import Politeness, PolitenessConfig
 
 pytestmark = pytest.mark.unit
 
@@ -208,8 +208,9 @@ async def test_the_pause_is_capped_and_only_extended_by_a_later_one() -> None:
     await answer(p, 200)  # waits the capped pause
     assert clock.now == 5.0
 
-    await answer(p, 429, retry_after=4.0)  # now paused until 9
-    p._settle(_outcome(429, 1.0), probe=False)  # a shorter one does not shorten it
+    async with p.attempt() as earlier, p.attempt() as later:  # two fetches out at once
+        later.status(429, 4.0)  # answered first: paused until 9
+        earlier.status(429, 1.0)  # a shorter one does not shorten it
     assert p.paused_for == 4.0
 
 
@@ -221,12 +222,6 @@ async def test_a_429_without_retry_after_or_a_503_with_one_pauses_nothing() -> N
     assert p.paused_for == 0.0
     await answer(p, 200)
     assert clock.now == 0.0
-
-
-def _outcome(status: int, retry_after: float | None = None) -> Outcome:
-    outcome = Outcome()
-    outcome.status(status, retry_after)
-    return outcome
 
 
 # -- the circuit breaker -------------------------------------------------------------------------
