@@ -14,6 +14,7 @@ from gateway.auth import ApiKeys, TokenVerifier
 from gateway.context import CTX, Context
 from gateway.eventlog import EventLog
 from gateway.http import devtoken, health, livestream, netflix, webapp
+from gateway.http.logcontext import log_context
 from gateway.realtime.jobs import JobFanout, register_job_handlers
 from gateway.realtime.livestream import register_livestream_namespaces
 from gateway.realtime.sessions import RecoveringServer, Sessions
@@ -99,7 +100,7 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
         engineio_logger=False,
     )
     app = web.Application(
-        middlewares=[cors_middleware(settings.cors_origins), error_middleware],  # type: ignore[list-item]
+        middlewares=[log_context, cors_middleware(settings.cors_origins), error_middleware],  # type: ignore[list-item]
         client_max_size=1024 * 1024,
     )
     app[CTX] = ctx

@@ -62,6 +62,16 @@ def _bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, got {raw!r}")
 
 
+def _choice(choices: tuple[str, ...], upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 def _formatted(value: Any) -> str:
     if isinstance(value, frozenset):
         return ",".join(sorted(value))
@@ -119,6 +129,8 @@ VARS: tuple[Var, ...] = (
     Var("PROJECTION_RETRY_SECONDS", "projection_retry_seconds", _SECONDS),
     Var("WEB_DIST_DIR", "web_dist_dir"),
     Var("DEV_TOKEN_ENDPOINT", "dev_token_endpoint", _bool),
+    Var("LOG_FORMAT", "log_format", _choice(("text", "json"))),
+    Var("LOG_LEVEL", "log_level", _choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True)),
 )
 
 
@@ -168,6 +180,10 @@ class Settings:
     web_dist_dir: str | None = None
     # POST /api/dev/token and GET /api/dev/config: development only, off unless asked for
     dev_token_endpoint: bool = False
+    # Log lines of the worker and the gateway: readable `text`, or `json` (one object per line,
+    # with the job/stream context); and the root level (streams/logs.py)
+    log_format: str = "text"
+    log_level: str = "INFO"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
