@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     # and send print() into the log; with it off, Faust's and aiokafka's lines, like ours, go
     # through the one handler `logs.configure` installed.
     faust_worker = faust.Worker(worker.app, loglevel=level, quiet=True, override_logging=False)
+    # Its terminal spinner writes cursor codes to stdout (mode's logging setup, now skipped,
+    # is what would have turned it off): none in a log.
+    faust_worker.spinner = None
     faust_worker.execute_from_commandline()  # exits the process
     return 0
 

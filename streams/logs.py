@@ -21,6 +21,10 @@ FORMATS = ("text", "json")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 REDACTED = "[redacted]"
+# Libraries kept at INFO or above when LOG_LEVEL=DEBUG: at DEBUG they log every record they
+# send (aiokafka: whole events) and every database command (pymongo: documents), i.e. user and
+# page data, and thousands of lines a minute. LOG_LEVEL=DEBUG is for our own modules' lines.
+LIBRARY_LOGGERS = ("aiokafka", "pymongo", "httpcore", "httpx", "mode", "faust", "kafka")
 
 # The context fields, by their name on a JSON line (camelCase, as on every wire of ours).
 FIELDS = ("jobId", "liveStreamId", "correlationId", "eventType", "requestId")
@@ -221,5 +225,10 @@ def configure(
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper() if isinstance(level, str) else level)
+    if root.level < logging.INFO:
+        for name in LIBRARY_LOGGERS:
+            library = logging.getLogger(name)
+            if library.level == logging.NOTSET or library.level < logging.INFO:
+                library.setLevel(logging.INFO)
     logging.captureWarnings(True)
     return handler

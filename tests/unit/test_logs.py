@@ -186,7 +186,12 @@ def test_configure_installs_one_root_handler_and_restores() -> None:
         assert json.loads(line)["logger"] == "some.library"
         with pytest.raises(ValueError, match="log format"):
             logs.configure("xml")
+        logs.configure("json", "DEBUG", stream=stream)  # ours at DEBUG, the libraries at INFO
+        assert logging.getLogger("aiokafka.producer.producer").getEffectiveLevel() == logging.INFO
+        assert logging.getLogger("streams.consume").getEffectiveLevel() == logging.DEBUG
     finally:
+        for name in logs.LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.NOTSET)
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in saved[0]:
