@@ -36,10 +36,14 @@ _RESERVED = frozenset({"ts", "level", "logger", "msg", "exc", "stack"})
 class _Event(Protocol):
     """What `event_fields` reads of an Envelope (duck-typed: this module imports no events)."""
 
-    type: str
-    key: str
-    correlation_id: str | None
-    data: Any
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def correlation_id(self) -> str | None: ...
+
+    @property
+    def data(self) -> Any: ...
 
 
 def current() -> dict[str, str]:
