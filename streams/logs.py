@@ -91,7 +91,7 @@ def bound(**fields: str | None) -> Iterator[None]:
 def scope(**fields: str | None) -> Iterator[None]:
     """A fresh context for one unit of work (a request, a record): every field cleared, then
     these set; everything (also what `bind` sets inside) restored after. Needed where one task
-    handles one thing after another (a keep-alive connection, a consumer loop)."""
+    handles one thing after another (an agent or a consumer loop)."""
     _check(fields)
     tokens = [(var, var.set(fields.get(name))) for name, var in _VARS.items()]
     try:

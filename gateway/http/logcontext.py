@@ -29,10 +29,10 @@ def _path_ids(request: web.Request) -> tuple[str | None, str | None]:
 
 @web.middleware
 async def log_context(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Outermost, so the error middleware's lines carry the context too. A keep-alive
-    connection serves its requests in one task: the scope keeps one request's ids off the next.
-    What a handler learns later (a new job's id, from the event it appends) is bound in
-    gateway/eventlog.py and ends with this scope."""
+    """Outermost, so the error middleware's lines carry the context too. aiohttp runs each
+    request in a task of its own, so what is bound here (and what a handler learns later: a new
+    job's or stream's id, bound in gateway/eventlog.py when it appends the event) ends with the
+    request; the scope starts it from a clean slate whatever context the server task had."""
     job_id, stream_id = _path_ids(request)
     with logs.scope(requestId=uuid.uuid4().hex[:16], jobId=job_id, liveStreamId=stream_id):
         return await handler(request)
