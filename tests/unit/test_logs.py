@@ -1,4 +1,5 @@
-"""streams.logs: the JSON and text formats, the context on records (also across tasks), redaction."""
+"""streams.logs: the JSON and text formats, the context on records (also across tasks), redaction,
+the settings, and the consumers binding each record's context."""
 
 from __future__ import annotations
 
@@ -8,11 +9,14 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from streams import logs
+from streams.consume import Batch, BatchProcessor, EnvelopeProcessor, Headers, RecordMeta, RejectSink
+from streams.events import Envelope
 from streams.settings import Settings, SettingsError
 
 pytestmark = pytest.mark.unit
@@ -208,3 +212,54 @@ def test_the_settings() -> None:
         Settings.from_env({"LOG_FORMAT": "logfmt"})
     with pytest.raises(SettingsError, match="LOG_LEVEL"):
         Settings.from_env({"LOG_LEVEL": "verbose"})
+
+
+# -- the consumers bind each record's context -------------------------------------------------
+EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+JOB = "550e8400-e29b-41d4-a716-446655440000"
+STREAM = "65f000000000000000000001"
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        self.sent.append(topic)
+
+
+def record(name: str, offset: int) -> tuple[bytes | None, RecordMeta]:
+    return (EVENTS / f"{name}.json").read_bytes(), RecordMeta(topic="t", partition=0, offset=offset, key=b"k")
+
+
+async def test_the_envelope_processor_binds_each_record_and_clears_after() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def handler(event: Envelope, meta: RecordMeta) -> None:
+        seen.append(logs.current())
+        if event.type == "stream.started":
+            raise RuntimeError("a bug on this record")  # logged and dead-lettered in context
+
+    processor = EnvelopeProcessor(name="c", handler=handler, sink=Sink(), dlq_topic=lambda t: t + ".dlq")
+    with logs.bound(requestId="outer"):
+        for offset, name in enumerate(("scrape.requested.v1", "stream.started.v1")):
+            await processor.process(*record(name, offset))
+        assert logs.current() == {"requestId": "outer"}  # each record started clean, then restored
+    assert seen == [
+        {"jobId": JOB, "correlationId": JOB, "eventType": "scrape.requested"},
+        {"liveStreamId": STREAM, "eventType": "stream.started"},
+    ]
+
+
+async def test_a_batch_applied_one_by_one_binds_each_record() -> None:
+    seen: list[dict[str, str]] = []
+
+    async def handler(batch: Batch, rejects: RejectSink) -> None:
+        if len(batch) > 1:
+            raise TypeError("one of these breaks the batch")
+        seen.append(logs.current())
+
+    processor = BatchProcessor(name="p", handler=handler, sink=Sink(), dlq_topic=lambda t: t + ".dlq")
+    await processor.process([record("scrape.requested.v1", 0), record("stream.started.v1", 1)])
+    assert [s.get("jobId") or s.get("liveStreamId") for s in seen] == [JOB, STREAM]
+    assert logs.current() == {}
