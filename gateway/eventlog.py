@@ -12,6 +12,7 @@ from streams import logs
 from streams.errors import UnavailableError
 from streams.events import Envelope, encode
 from streams.kafka import kafka_errors
+from streams.metrics import KAFKA_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class EventLog:
             # and must not be cancelled under it.
             _, pending = await asyncio.wait(futures, timeout=self._left(deadline))
             if pending:
+                KAFKA_ERRORS.labels("timeout").inc()
                 raise UnavailableError(
                     f"Kafka at {self._bootstrap}: append {what} not acknowledged within "
                     f"{self._append_timeout:g} s (too few brokers or in-sync replicas?)"

@@ -13,6 +13,7 @@ from typing import Generic, Protocol, TypeVar
 from streams import logs
 from streams.errors import AppError, ErrorCode, EventDecodeError, UnavailableError
 from streams.events import Envelope, decode
+from streams.metrics import DLQ_RECORDS
 from streams.topics import (
     DLQ_HEADER_CODE,
     DLQ_HEADER_CONSUMER,
@@ -98,6 +99,7 @@ class _Processor(Generic[H]):
             error.code.value,
             error.message,
         )
+        DLQ_RECORDS.labels(meta.topic, error.code.value).inc()
         try:
             await self.sink.send_raw(
                 self.dlq_topic(meta.topic),
