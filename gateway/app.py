@@ -14,6 +14,7 @@ from gateway.auth import ApiKeys, TokenVerifier
 from gateway.context import CTX, Context
 from gateway.eventlog import EventLog
 from gateway.http import devtoken, health, livestream, metrics, netflix, webapp
+from gateway.http.logcontext import log_context
 from gateway.http.metrics import metrics_middleware
 from gateway.realtime.jobs import JobFanout, register_job_handlers
 from gateway.realtime.livestream import register_livestream_namespaces
@@ -112,7 +113,12 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
         engineio_logger=False,
     )
     app = web.Application(
-        middlewares=[metrics_middleware, cors_middleware(settings.cors_origins), error_middleware],  # type: ignore[list-item]
+        middlewares=[
+            log_context,
+            metrics_middleware,
+            cors_middleware(settings.cors_origins),  # type: ignore[list-item]
+            error_middleware,
+        ],
         client_max_size=1024 * 1024,
     )
     app[CTX] = ctx

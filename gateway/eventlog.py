@@ -8,6 +8,7 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 
+from streams import logs
 from streams.errors import UnavailableError
 from streams.events import Envelope, encode
 from streams.kafka import kafka_errors
@@ -73,6 +74,10 @@ class EventLog:
 
         Past the append timeout the caller gets UnavailableError while the producer may still
         deliver the events later: a 503 promises nothing (ADR 0002), it does not undo."""
+        # The request's job or stream is known now, if its path did not name it (a new job or
+        # stream): on every later line of the request (gateway/http/logcontext.py scopes it).
+        if items:
+            logs.bind(**{**logs.event_fields(items[0][1]), "eventType": None})
         what = " + ".join(f"{event.type} to {topic}" for topic, event in items)
         deadline = asyncio.get_running_loop().time() + self._append_timeout
         async with kafka_errors(f"append {what}", self._bootstrap):

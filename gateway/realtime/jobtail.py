@@ -9,6 +9,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from streams import logs
 from streams.errors import EventDecodeError
 from streams.events import Envelope, decode
 from streams.kafka import KAFKA_FAILURES, count_error, kafka_errors, short_cause
@@ -123,7 +124,10 @@ class JobEventTail:
             log.exception("skipping job event the codec failed on at=%s", where)
             return
         try:
-            await self._deliver(event)
+            # The job's id and correlation id on every line of its fan-out (and of the tasks
+            # it starts); the next record starts clean.
+            with logs.scope(**logs.event_fields(event)):
+                await self._deliver(event)
         except Exception:
             # One event that cannot be emitted must not cost every later job its fan-out.
             log.exception(
@@ -132,4 +136,5 @@ class JobEventTail:
                 event.id,
                 event.type,
                 event.key,
+                extra=logs.event_fields(event),
             )
