@@ -26,7 +26,7 @@ from devstack import provide_services  # noqa: E402
 from streams.admin import ensure_topics  # noqa: E402
 from tests.e2e.jobclient import JobClient  # noqa: E402
 from tests.fakes.netflix_server import FakeNetflix  # noqa: E402
-from tests.support import isolated_settings, start_gateway, start_worker  # noqa: E402
+from tests.support import UNTHROTTLED, isolated_settings, start_gateway, start_worker  # noqa: E402
 
 
 def row(name: str, ms: list[float], base: float | None = None) -> str:
@@ -80,7 +80,7 @@ async def main(args: argparse.Namespace) -> None:
         netflix = FakeNetflix(load_fixtures=False)
         base = await netflix.start()
         netflix.add_title("/tr/title/81616256", title="Hayata Röveşata Çeken Adam", year=2022)
-        settings = isolated_settings(services, netflix_base_url=base)
+        settings = isolated_settings(services, netflix_base_url=base, **UNTHROTTLED)
         worker = await start_worker(settings, Path(tmp))
         gateway = await start_gateway(settings, Path(tmp))
         client = await JobClient(f"http://127.0.0.1:{settings.port}", "test-key").connect()

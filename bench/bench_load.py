@@ -42,7 +42,7 @@ from bench.stats import pct  # noqa: E402
 from devstack import provide_services  # noqa: E402
 from streams.topics import TopicNames  # noqa: E402
 from tests.fakes.netflix_server import FakeNetflix  # noqa: E402
-from tests.support import ServiceProcess, free_port, isolated_settings  # noqa: E402
+from tests.support import UNTHROTTLED, ServiceProcess, free_port, isolated_settings  # noqa: E402
 
 HOT = [f"7161{n:04d}" for n in range(60)]
 FORBIDDEN = "70000403"
@@ -189,7 +189,7 @@ async def run(args: argparse.Namespace, services: Any, tmp: Path) -> dict[str, A
     for title in HOT:
         netflix.add_title(f"/tr/title/{title}", title=f"Hot {title}", year=2022)
     netflix.set_behaviour(f"/tr/title/{FORBIDDEN}", status=403)
-    settings = isolated_settings(services, netflix_base_url=base, topic_partitions=6)
+    settings = isolated_settings(services, netflix_base_url=base, topic_partitions=6, **UNTHROTTLED)
     procs: list[ServiceProcess] = []
     followers = Followers()
     try:

@@ -30,7 +30,7 @@ import socketio  # noqa: E402
 from bench.stats import pct  # noqa: E402
 from devstack import provide_services  # noqa: E402
 from tests.fakes.netflix_server import FakeNetflix  # noqa: E402
-from tests.support import ServiceProcess, free_port, isolated_settings  # noqa: E402
+from tests.support import UNTHROTTLED, ServiceProcess, free_port, isolated_settings  # noqa: E402
 
 TITLES = [f"8161{n:04d}" for n in range(60)]
 SUBSCRIBERS_PER_GATEWAY = 50
@@ -121,7 +121,7 @@ async def run_rate(
 async def deployment(
     services: Any, base: str, tmp: Path, scale: int, rates: list[int], seconds: float
 ) -> list[dict[str, Any]]:
-    settings = isolated_settings(services, netflix_base_url=base, topic_partitions=6)
+    settings = isolated_settings(services, netflix_base_url=base, topic_partitions=6, **UNTHROTTLED)
     procs: list[ServiceProcess] = []
     subs: list[Subscribers] = []
     try:

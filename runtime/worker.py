@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from projections.registry import LIVE, PROJECTIONS
 from projections.store import MongoStore
 from runtime import observe
 from runtime.faust_app import create_app, meta_from_faust, raw_topic, topic_names
+from runtime.ordered_acks import InOrderAcks
 from streams.admin import ensure_deployment_topics, ensure_topics
 from streams.consume import (
     BatchHandler,
@@ -30,6 +32,7 @@ from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
 from streams.kafka import KAFKA_FAILURES, count_error
 from streams.netflix.fetch import NetflixFetcher
+from streams.netflix.politeness import Politeness, PolitenessConfig
 from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
 from streams.settings import Settings, SettingsError
 from streams.topics import dlq_name, min_insync_replicas
@@ -42,12 +45,23 @@ class FaustSink:
 
     def __init__(self, app: faust.App) -> None:
         self.app = app
-        self._pending: list[Awaitable[Any]] = []
+        # Per task (each scrape job runs in its own, see _register): a job's flush waits for,
+        # and reports the failure of, its own events, not another job's.
+        self._pending: contextvars.ContextVar[list[Awaitable[Any]]] = contextvars.ContextVar(
+            f"faust_sink_pending_{id(self)}"
+        )
+
+    def _mine(self) -> list[Awaitable[Any]]:
+        pending = self._pending.get(None)
+        if pending is None:
+            pending = []
+            self._pending.set(pending)
+        return pending
 
     async def append(self, topic: str, event: Envelope, *, wait: bool = True) -> None:
-        """Queue the event; with `wait`, return once it and every event queued before it are
-        acknowledged. Intermediate job steps don't wait: one partition keeps them in order, and
-        the job's terminal event waits for all of them."""
+        """Queue the event; with `wait`, return once it and every event this task queued before
+        it are acknowledged. Intermediate job steps don't wait: one partition keeps them in
+        order, and the job's terminal event waits for all of them."""
         try:
             future = await self.app.producer.send(
                 topic, event.key.encode("utf-8"), encode(event), None, None, []
@@ -55,12 +69,14 @@ class FaustSink:
         except KAFKA_FAILURES as exc:
             count_error(exc)
             raise
-        self._pending.append(future)
+        self._mine().append(future)
         if wait:
             await self.flush()
 
     async def flush(self) -> None:
-        pending, self._pending = self._pending, []
+        mine = self._mine()
+        pending = mine[:]
+        mine.clear()
         for future in pending:
             try:
                 await future
@@ -84,26 +100,24 @@ class Worker:
     sink: FaustSink
 
 
-def _register(worker: Worker, topic: str, name: str, handler: Handler) -> None:
+def _register(worker: Worker, topic: str, name: str, handler: Handler, *, concurrency: int = 1) -> None:
     app = worker.app
     processor = EnvelopeProcessor(name=name, handler=handler, sink=worker.sink, dlq_topic=dlq_name)
 
+    async def work(event: Any) -> None:
+        # EnvelopeProcessor handles every per-record error itself (its retries happen inside
+        # the key's turn); only a dependency that stays down escapes, and then the worker must
+        # stop without acking the record.
+        await processor.process(event.value, meta_from_faust(event.message))
+
     async def agent(stream: Any) -> AsyncIterator[None]:
-        async for event in stream.events():
-            # Faust acks the current event when it closes the stream, and a stop closes it from
-            # another task while a job may be half done: one more reference until the job ends
-            # makes that ack a no-op, so the next owner runs the job again (as for projections).
-            event.message.incref()
-            # EnvelopeProcessor handles every per-record error itself; only a dependency that
-            # stays down escapes, and then the worker must stop without acking the record.
-            try:
-                await processor.process(event.value, meta_from_faust(event.message))
-            except Exception as exc:
-                log.critical("agent %s stopping the worker: %s", name, exc)
-                await app.crash(exc)
-                raise
-            event.message.decref()  # done: the stream's own ack now commits it
-            yield None
+        running = InOrderAcks(app, name, concurrency, work)
+        try:
+            async for event in stream.events():
+                await running.submit(event)
+                yield None
+        finally:
+            await running.close()
 
     app.agent(raw_topic(app, topic), name=name)(agent)
 
@@ -229,12 +243,24 @@ def build_worker(settings: Settings) -> Worker:
             "min.insync.replicas": str(min_insync_replicas(settings.topic_replication_factor))
         },
     )
+    # One Politeness per worker process: every fetch of every concurrent job goes through it.
+    politeness = Politeness(
+        PolitenessConfig(
+            max_concurrent=settings.scrape_max_concurrent_fetches,
+            per_second=settings.scrape_max_fetches_per_second,
+            breaker_threshold=settings.scrape_breaker_threshold,
+            breaker_open_seconds=settings.scrape_breaker_open_seconds,
+            max_pause_seconds=settings.scrape_max_retry_after_seconds,
+        )
+    )
     fetcher = NetflixFetcher(
         settings.netflix_base_url,
         timeout_seconds=settings.scrape_timeout_seconds,
         max_attempts=settings.scrape_max_attempts,
         backoff_seconds=settings.scrape_backoff_seconds,
         accept_language=settings.accept_language,
+        politeness=politeness,
+        max_retry_after_seconds=settings.scrape_max_retry_after_seconds,
     )
 
     async def find_title(country: str, title_id: str, newer_than: datetime) -> TitleData | None:
@@ -248,7 +274,7 @@ def build_worker(settings: Settings) -> Worker:
         topics=names,
         stale_after_seconds=settings.title_stale_after_seconds,
     )
-    _register(worker, names.scrape_requests, "scrape-titles", runner)
+    _register(worker, names.scrape_requests, "scrape-titles", runner, concurrency=settings.scrape_concurrency)
 
     changelog = cache_table.changelog_topic.get_topic_name()
     if changelog not in changelog_topics(settings):  # ensure_worker_topics must make this one

@@ -120,6 +120,12 @@ VARS: tuple[Var, ...] = (
     Var("SCRAPE_TIMEOUT_SECONDS", "scrape_timeout_seconds", _SECONDS),
     Var("SCRAPE_MAX_ATTEMPTS", "scrape_max_attempts", _POSITIVE_INT),
     Var("SCRAPE_BACKOFF_SECONDS", "scrape_backoff_seconds", _SECONDS),
+    Var("SCRAPE_CONCURRENCY", "scrape_concurrency", _POSITIVE_INT),
+    Var("SCRAPE_MAX_CONCURRENT_FETCHES", "scrape_max_concurrent_fetches", _POSITIVE_INT),
+    Var("SCRAPE_MAX_FETCHES_PER_SECOND", "scrape_max_fetches_per_second", _number(float, 0.0)),
+    Var("SCRAPE_MAX_RETRY_AFTER_SECONDS", "scrape_max_retry_after_seconds", _SECONDS),
+    Var("SCRAPE_BREAKER_THRESHOLD", "scrape_breaker_threshold", _number(int, 0)),
+    Var("SCRAPE_BREAKER_OPEN_SECONDS", "scrape_breaker_open_seconds", _SECONDS),
     Var("JOB_WAIT_TIMEOUT_SECONDS", "job_wait_timeout_seconds", _SECONDS),
     Var("ACCEPT_LANGUAGE", "accept_language"),
     Var("PROJECTION_WAIT_SECONDS", "projection_wait_seconds", _SECONDS),
@@ -172,6 +178,20 @@ class Settings:
     scrape_timeout_seconds: float = 10.0
     scrape_max_attempts: int = 3
     scrape_backoff_seconds: float = 0.5
+    # Scrape jobs one worker runs at once (one title's requests still one at a time, ADR 0012)
+    scrape_concurrency: int = 16
+    # Politeness towards Netflix, per worker process (streams/netflix/politeness.py, ADR 0012):
+    # upstream fetches in flight at once, and fetches per second (0: no rate limit; bursts of up
+    # to one second's worth)
+    scrape_max_concurrent_fetches: int = 4
+    scrape_max_fetches_per_second: float = 5.0
+    # A 429's Retry-After pauses every fetch of the worker for at most this long (a 503's delays
+    # only its own job's retry, capped the same)
+    scrape_max_retry_after_seconds: float = 30.0
+    # After this many 403/429 answers in a row every fetch fails fast (SCRAPE_ERROR) for the open
+    # period; then one probe decides (0: no circuit breaker)
+    scrape_breaker_threshold: int = 5
+    scrape_breaker_open_seconds: float = 30.0
     job_wait_timeout_seconds: float = 30.0
     accept_language: str = "en-US,en;q=0.9"
     # Read-your-writes: how long a command waits for its projection before answering 202

@@ -62,6 +62,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# Load and fault runs hammer our own fake Netflix: no rate limit and no circuit breaker towards it
+# there (tests/integration/test_politeness.py covers both); the concurrent-fetch cap stays.
+UNTHROTTLED: dict[str, Any] = {"scrape_max_fetches_per_second": 0.0, "scrape_breaker_threshold": 0}
+
+
 def isolated_settings(services: Any, **overrides: Any) -> Settings:
     """Settings for one isolated deployment: its own topic prefix, app id and database."""
     name = unique()

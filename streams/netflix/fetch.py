@@ -4,6 +4,8 @@ httpx exceptions end here: every failure leaves as ScrapeError with a job error 
   403 -> SCRAPE_ERROR "Failed to fetch Netflix page: 403" (blocked; never retried)
   404/410 -> TITLE_NOT_FOUND (never retried)
   429/5xx -> retried with backoff, then SCRAPE_ERROR "Failed to fetch Netflix page: <status>"
+    (with a Politeness, a 429's Retry-After pauses every fetch of the worker, this job's retry too)
+  the politeness circuit breaker open -> SCRAPE_ERROR "Netflix fetches paused after ..." (no request)
   timeouts -> retried, then TIMEOUT; connection errors -> retried, then SCRAPE_ERROR
   a redirect off the base host or away from this title's page -> SCRAPE_ERROR (not followed)
   a body over MAX_BODY_BYTES -> SCRAPE_ERROR
@@ -18,14 +20,17 @@ import logging
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 
 import httpx
 
 from streams.errors import ErrorCode, ScrapeError
 from streams.events.netflix import TitleData
+from streams.netflix.metrics import UPSTREAM_FETCH_SECONDS, UPSTREAM_FETCHES, UPSTREAM_RETRIES
 from streams.netflix.parse import parse_title_page
+from streams.netflix.politeness import Outcome, Politeness
 from streams.netflix.urls import TitleRef, build_fetch_url, canonical_url
 
 log = logging.getLogger(__name__)
@@ -47,12 +52,33 @@ Sleep = Callable[[float], Awaitable[object]]
 
 
 class _Retryable(Exception):
-    """One attempt failed in a way another attempt may fix."""
+    """One attempt failed in a way another attempt may fix; `reason` labels the retry metric."""
 
-    def __init__(self, error: ScrapeError, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        error: ScrapeError,
+        reason: str,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
         super().__init__(error.message)
         self.error = error
+        self.reason = reason
         self.retry_after = retry_after
+        self.status = status
+
+
+class _RedirectRefused(ScrapeError):
+    """A redirect off the base host or away from the title (raised by the request hook)."""
+
+
+class _TooLarge(ScrapeError):
+    """A body over MAX_BODY_BYTES."""
+
+
+@asynccontextmanager
+async def _no_gate() -> AsyncIterator[Outcome]:
+    yield Outcome()
 
 
 class NetflixFetcher:
@@ -68,7 +94,11 @@ class NetflixFetcher:
         accept_language: str = "en-US,en;q=0.9",
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        politeness: Politeness | None = None,
+        max_retry_after_seconds: float = MAX_RETRY_AFTER_SECONDS,
     ) -> None:
+        """`politeness`: the worker's shared limits around every attempt (None: no limits, and a
+        Retry-After is honoured by the job alone, as the fetcher's own tests want)."""
         base = httpx.URL(base_url.rstrip("/"))
         if base.scheme not in ("http", "https") or not base.host or base.path not in ("", "/"):
             raise ValueError(f"base_url must be http(s)://host[:port], got {base_url!r}")
@@ -80,6 +110,8 @@ class NetflixFetcher:
         self._max_attempts = max_attempts
         self._backoff_seconds = backoff_seconds
         self._sleep = sleep
+        self._politeness = politeness
+        self._max_retry_after = max_retry_after_seconds
         self._random = random.Random()
         self._client = httpx.AsyncClient(
             headers={
@@ -135,7 +167,8 @@ class NetflixFetcher:
                             retry.error.message,
                         )
                         raise retry.error from retry.__cause__
-                    delay = self._delay(attempt, retry.retry_after)
+                    UPSTREAM_RETRIES.labels(retry.reason).inc()
+                    delay = self._delay(attempt, retry)
                     log.info(
                         "netflix.fetch retry key=%s attempt=%d delay=%.2f reason=%s",
                         ref.key,
@@ -148,8 +181,40 @@ class NetflixFetcher:
         finally:
             _current_title_id.reset(token)
 
+    def _gate(self) -> AbstractAsyncContextManager[Outcome]:
+        return self._politeness.attempt() if self._politeness is not None else _no_gate()
+
     async def _attempt(self, url: str, ref: TitleRef, attempt: int) -> bytes:
-        started = time.perf_counter()
+        # The gate may wait (cap, rate, a 429's pause) or refuse at once (breaker open: a
+        # ScrapeError that is not retried, so the job fails fast and says why).
+        async with self._gate() as outcome:
+            started = time.perf_counter()
+            result: str | None = "error"  # the fetch metric's label; None: cancelled, not counted
+            try:
+                body = await self._send(url, ref, attempt, outcome, started)
+                result = str(outcome.answered)
+                return body
+            except _Retryable as retry:
+                result = str(retry.status) if retry.status is not None else retry.reason
+                raise
+            except _TooLarge:
+                result = "too_large"
+                raise
+            except _RedirectRefused:
+                result = "redirect_refused"
+                raise
+            except ScrapeError:
+                result = str(outcome.answered) if outcome.answered is not None else "error"
+                raise
+            except asyncio.CancelledError:
+                result = None
+                raise
+            finally:
+                if result is not None:
+                    UPSTREAM_FETCHES.labels(result).inc()
+                    UPSTREAM_FETCH_SECONDS.observe(time.perf_counter() - started)
+
+    async def _send(self, url: str, ref: TitleRef, attempt: int, outcome: Outcome, started: float) -> bytes:
         try:
             # An overall deadline on top of httpx's per-phase timeouts: a server that drips
             # bytes slowly never trips a read timeout.
@@ -163,23 +228,25 @@ class NetflixFetcher:
                         status,
                         (time.perf_counter() - started) * 1000,
                     )
-                    self._check_status(response, ref)
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    outcome.status(status, retry_after if status == 429 else None)
+                    self._check_status(response, ref, retry_after)
                     return await self._read_capped(response)
         except (httpx.TimeoutException, TimeoutError) as exc:
             error = ScrapeError(
                 f"Timed out fetching Netflix page after {self._timeout_seconds:g}s",
                 code=ErrorCode.TIMEOUT,
             )
-            raise _Retryable(error) from exc
+            raise _Retryable(error, "timeout") from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
             error = ScrapeError(f"Failed to fetch Netflix page: {type(exc).__name__}")
-            raise _Retryable(error) from exc
+            raise _Retryable(error, "network_error") from exc
         except httpx.TooManyRedirects as exc:
-            raise ScrapeError("Failed to fetch Netflix page: too many redirects") from exc
+            raise _RedirectRefused("Failed to fetch Netflix page: too many redirects") from exc
         except httpx.HTTPError as exc:
             raise ScrapeError(f"Failed to fetch Netflix page: {type(exc).__name__}") from exc
 
-    def _check_status(self, response: httpx.Response, ref: TitleRef) -> None:
+    def _check_status(self, response: httpx.Response, ref: TitleRef, retry_after: float | None) -> None:
         status = response.status_code
         if status == 200:
             return
@@ -189,19 +256,19 @@ class NetflixFetcher:
             )
         error = ScrapeError(f"Failed to fetch Netflix page: {status}")
         if status == 429 or 500 <= status < 600:
-            raise _Retryable(error, _retry_after(response.headers.get("Retry-After")))
+            raise _Retryable(error, str(status), retry_after, status)
         raise error  # 403 (blocked), other 4xx, a redirect without a Location, 2xx other than 200
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise ScrapeError(f"Netflix page is larger than {MAX_BODY_BYTES} bytes")
+            raise _TooLarge(f"Netflix page is larger than {MAX_BODY_BYTES} bytes")
         chunks: list[bytes] = []
         size = 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > MAX_BODY_BYTES:
-                raise ScrapeError(f"Netflix page is larger than {MAX_BODY_BYTES} bytes")
+                raise _TooLarge(f"Netflix page is larger than {MAX_BODY_BYTES} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
@@ -210,18 +277,22 @@ class NetflixFetcher:
         url = request.url
         if (url.scheme, url.host, url.port) != self._origin:
             log.warning("netflix.fetch redirect_refused host=%s", url.host)
-            raise ScrapeError(f"Failed to fetch Netflix page: redirected to another host ({url.host})")
+            raise _RedirectRefused(f"Failed to fetch Netflix page: redirected to another host ({url.host})")
         match = _REDIRECT_PATH.fullmatch(url.path)
         if match is None or match["id"] != _current_title_id.get(None):
             log.warning("netflix.fetch redirect_refused path=%s", url.path)
-            raise ScrapeError(f"Failed to fetch Netflix page: redirected away from the title ({url.path})")
+            raise _RedirectRefused(
+                f"Failed to fetch Netflix page: redirected away from the title ({url.path})"
+            )
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Exponential backoff with up to 10% jitter; a server's Retry-After wins, capped."""
+    def _delay(self, attempt: int, retry: _Retryable) -> float:
+        """Exponential backoff with up to 10% jitter; a server's Retry-After wins, capped. A 429's
+        Retry-After is the Politeness's to wait for (it pauses every fetch, this retry's too)."""
         delay = self._backoff_seconds * 2.0 ** (attempt - 1)
         delay += self._random.uniform(0, delay * 0.1)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER_SECONDS))
+        paused_by_gate = self._politeness is not None and retry.status == 429
+        if retry.retry_after is not None and not paused_by_gate:
+            delay = max(delay, min(retry.retry_after, self._max_retry_after))
         return delay
 
 

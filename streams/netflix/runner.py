@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +31,7 @@ from streams.events.netflix import (
     TitleData,
     TitleScraped,
 )
+from streams.netflix.metrics import JOB_DURATION_SECONDS, JOB_STEP_SECONDS, JOBS_FINISHED
 from streams.netflix.urls import TitleRef, parse_title_url
 from streams.topics import TopicNames, title_key
 
@@ -81,8 +83,9 @@ class DictTitleCache:
 
 @dataclass
 class ScrapeJobRunner:
-    """Handles one `scrape.requested`; requests for one title are serialised by its partition,
-    so concurrent requests are served once and the rest hit the cache."""
+    """Handles one `scrape.requested`. The worker runs several at once but requests for one
+    title one after the other (runtime/worker.py, ADR 0012), so concurrent requests for a title
+    are served once and the rest hit the cache."""
 
     sink: EventSink
     cache: TitleCache
@@ -177,6 +180,19 @@ class _Job:
         self.progress = 0
         self.current = JobStep.CREATED
         self.ended = False
+        # Step-to-step time in this process (perf_counter: the runner's clock may be injected)
+        self._last_step_at = time.perf_counter()
+
+    def _step_done(self, step: JobStep) -> None:
+        now = time.perf_counter()
+        JOB_STEP_SECONDS.labels(step.value).observe(now - self._last_step_at)
+        self._last_step_at = now
+
+    def _finished(self, outcome: str, source: str, code: str) -> None:
+        """Counted once per terminal event appended: POST (the request's occurredAt) to now."""
+        JOBS_FINISHED.labels(outcome, source, code).inc()
+        seconds = (self.runner.clock() - self.request.occurred_at).total_seconds()
+        JOB_DURATION_SECONDS.labels(outcome, source).observe(max(0.0, seconds))
 
     async def _append(self, payload: BaseModel, sequence: int, *, wait: bool = True) -> None:
         r = self.runner
@@ -197,6 +213,7 @@ class _Job:
         event, which is awaited before the request's offset can commit, waits for it too."""
         self.progress = STEP_PROGRESS[step]
         self.current = step
+        self._step_done(step)
         await self._append(
             JobProgress(
                 job_id=self.data.job_id,
@@ -211,9 +228,11 @@ class _Job:
 
     async def complete(self, title: TitleData, source: Source) -> None:
         self.ended = True
+        self._step_done(JobStep.COMPLETED)
         await self._append(
             JobCompleted(job_id=self.data.job_id, source=source, data=title), TERMINAL_SEQUENCE
         )
+        self._finished("completed", source, "none")
 
     async def fail_broken(self, code: str, message: str) -> None:
         """job.failed for a job that broke at its current step, unless it already ended."""
@@ -224,6 +243,7 @@ class _Job:
 
     async def fail(self, code: str, message: str, failed_step: JobStep) -> None:
         self.ended = True
+        self._step_done(JobStep.FAILED)
         await self._append(
             JobFailed(
                 job_id=self.data.job_id,
@@ -233,3 +253,4 @@ class _Job:
             ),
             TERMINAL_SEQUENCE,
         )
+        self._finished("failed", "none", code)

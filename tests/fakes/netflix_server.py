@@ -5,8 +5,9 @@ In a background thread (for code on another event loop): `fake.start_in_thread()
 In another process: `python -m tests.fakes.netflix_server --port N` prints
 `FAKE_NETFLIX_URL=http://127.0.0.1:N` and serves these control endpoints:
   GET  /__counts    -> {"total": n, "titles": {titleId: n}}
+  GET  /__inflight  -> {"inFlight": n, "maxInFlight": n}  (page requests being answered, most seen)
   POST /__reset     -> counts and behaviours cleared
-  POST /__behaviour {path, status?, delay?, failTimes?, redirect?, headers?}
+  POST /__behaviour {path, status?, delay?, failTimes?, redirect?, headers?}  (path "*": every page)
   POST /__pages     {path, html?, status?, title?: {titleId, title, year, ...}} (ad-hoc page)
 """
 
@@ -17,6 +18,7 @@ import asyncio
 import json
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,14 @@ class RecordedRequest:
     path: str
     query: str
     headers: dict[str, str]
+    at: float = 0.0  # time.monotonic() when it arrived
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    path: str
+    status: int
+    at: float  # time.monotonic() when the answer was ready
 
 
 class FakeNetflix:
@@ -71,8 +81,12 @@ class FakeNetflix:
         self._port = port
         self._pages: dict[str, Page] = {}
         self._behaviours: dict[str, Behaviour] = {}
+        self._global: Behaviour | None = None
         self._counts: Counter[str] = Counter()
         self.requests: list[RecordedRequest] = []
+        self.answers: list[RecordedAnswer] = []
+        self.in_flight = 0  # page requests being answered now
+        self.max_in_flight = 0  # the most seen at once since the last reset
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._thread: threading.Thread | None = None
@@ -126,11 +140,31 @@ class FakeNetflix:
             headers=dict(headers or {}),
         )
 
+    def set_global_behaviour(
+        self,
+        *,
+        status: int | None = None,
+        delay: float = 0.0,
+        fail_times: int = 0,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """How every page request misbehaves (a path's own behaviour wins over it): `delay` for
+        each request, and `status` (with `headers`) for the first `fail_times` requests to any
+        page, or for every one without fail_times. E.g. "429 with Retry-After: 2 once":
+        set_global_behaviour(status=429, fail_times=1, headers={"Retry-After": "2"})."""
+        self._global = Behaviour(
+            status=status, delay=delay, fail_times=fail_times, headers=dict(headers or {})
+        )
+
     def reset(self) -> None:
-        """Forget counts, recorded requests and behaviours (pages stay)."""
+        """Forget counts, recorded requests and answers, behaviours and the in-flight maximum
+        (pages stay)."""
         self._counts.clear()
         self.requests.clear()
+        self.answers.clear()
         self._behaviours.clear()
+        self._global = None
+        self.max_in_flight = self.in_flight
 
     # -- counts ---------------------------------------------------------------------------------
 
@@ -155,6 +189,7 @@ class FakeNetflix:
     async def start(self) -> str:
         app = web.Application()
         app.router.add_get("/__counts", self._get_counts)
+        app.router.add_get("/__inflight", self._get_in_flight)
         app.router.add_post("/__reset", self._post_reset)
         app.router.add_post("/__behaviour", self._post_behaviour)
         app.router.add_post("/__pages", self._post_page)
@@ -211,12 +246,26 @@ class FakeNetflix:
 
     async def _serve(self, request: web.Request) -> web.StreamResponse:
         path = _norm(request.path)
-        self.requests.append(RecordedRequest(request.path, request.query_string, dict(request.headers)))
+        self.requests.append(
+            RecordedRequest(request.path, request.query_string, dict(request.headers), time.monotonic())
+        )
         match = _TITLE_ID.search(path)
         if match:
             self._counts[match.group(1)] += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        status = 0  # no answer (the client went away)
+        try:
+            response = await self._answer(path)
+            status = response.status
+            return response
+        finally:
+            self.in_flight -= 1
+            self.answers.append(RecordedAnswer(request.path, status, time.monotonic()))
+
+    async def _answer(self, path: str) -> web.StreamResponse:
         page = self._pages.get(path)
-        behaviour = self._behaviours.get(path)
+        behaviour = self._behaviours.get(path, self._global)
         if behaviour is not None:
             if behaviour.delay:
                 await asyncio.sleep(behaviour.delay)
@@ -248,12 +297,23 @@ class FakeNetflix:
     async def _get_counts(self, request: web.Request) -> web.Response:
         return web.json_response({"total": self.total_requests, "titles": self.counts()})
 
+    async def _get_in_flight(self, request: web.Request) -> web.Response:
+        return web.json_response({"inFlight": self.in_flight, "maxInFlight": self.max_in_flight})
+
     async def _post_reset(self, request: web.Request) -> web.Response:
         self.reset()
         return web.json_response({"ok": True})
 
     async def _post_behaviour(self, request: web.Request) -> web.Response:
         data = await request.json()
+        if data["path"] == "*":
+            self.set_global_behaviour(
+                status=data.get("status"),
+                delay=float(data.get("delay") or 0),
+                fail_times=int(data.get("failTimes") or 0),
+                headers=data.get("headers"),
+            )
+            return web.json_response({"ok": True})
         self.set_behaviour(
             data["path"],
             status=data.get("status"),

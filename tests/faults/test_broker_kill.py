@@ -26,7 +26,14 @@ from streams.topics import TopicNames
 from tests.fakes.netflix_server import FakeNetflix
 from tests.faults.conftest import FaultStack, read_topic, while_alive
 from tests.faults.harness import TERMINAL, LoadDriver, Mix, check_outcome, rebuild_verify
-from tests.support import ServiceProcess, eventually, isolated_settings, start_gateway, start_worker
+from tests.support import (
+    UNTHROTTLED,
+    ServiceProcess,
+    eventually,
+    isolated_settings,
+    start_gateway,
+    start_worker,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -37,7 +44,9 @@ FRESH, CACHED, FORBIDDEN, DELAY = 60, 120, 20, 0.2
 
 
 def cluster_settings(stack: FaultStack, **overrides: Any) -> Settings:
-    return isolated_settings(stack.services, topic_replication_factor=stack.replication_factor, **overrides)
+    return isolated_settings(
+        stack.services, topic_replication_factor=stack.replication_factor, **{**UNTHROTTLED, **overrides}
+    )
 
 
 async def timed(call: Any) -> tuple[httpx.Response, float]:

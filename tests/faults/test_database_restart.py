@@ -27,7 +27,14 @@ from streams.topics import TopicNames
 from tests.fakes.netflix_server import FakeNetflix
 from tests.faults.conftest import FaultStack, read_topic, while_alive
 from tests.faults.harness import LoadDriver, Mix, check_outcome, rebuild_verify
-from tests.support import ServiceProcess, eventually, isolated_settings, start_gateway, start_worker
+from tests.support import (
+    UNTHROTTLED,
+    ServiceProcess,
+    eventually,
+    isolated_settings,
+    start_gateway,
+    start_worker,
+)
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(900)]
 
@@ -128,7 +135,7 @@ class Deployment:
 @pytest.fixture
 async def deployment(db_stack: FaultStack, tmp_path: Path) -> AsyncIterator[Deployment]:
     netflix = FakeNetflix(load_fixtures=False)
-    settings = isolated_settings(db_stack.services, netflix_base_url=await netflix.start())
+    settings = isolated_settings(db_stack.services, netflix_base_url=await netflix.start(), **UNTHROTTLED)
     worker, gateway = await asyncio.gather(
         start_worker(settings, tmp_path), start_gateway(settings, tmp_path)
     )

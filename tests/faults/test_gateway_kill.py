@@ -25,6 +25,7 @@ from tests.fakes.netflix_server import FakeNetflix
 from tests.faults.harness import FORBIDDEN, LoadDriver, Mix, Planned
 from tests.support import (
     REPO,
+    UNTHROTTLED,
     ServiceProcess,
     eventually,
     free_port,
@@ -57,7 +58,7 @@ async def stack(services: Services, tmp_path: Path) -> AsyncIterator[Stack]:
         pytest.fail(str(exc), pytrace=False)
     node_tools()
     netflix = FakeNetflix(load_fixtures=False)
-    settings = isolated_settings(services, netflix_base_url=await netflix.start())
+    settings = isolated_settings(services, netflix_base_url=await netflix.start(), **UNTHROTTLED)
     started: list[ServiceProcess] = []
     proxy: ManagedProcess | None = None
     try:

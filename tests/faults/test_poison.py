@@ -26,7 +26,7 @@ from tests.e2e.test_livestream_history import LiveStreamApi, new_user
 from tests.fakes.netflix_server import FakeNetflix
 from tests.faults.harness import LoadDriver, Mix, check_outcome, rebuild_verify
 from tests.integration.replay_cli import produce
-from tests.support import eventually, isolated_settings, start_gateway, start_worker
+from tests.support import UNTHROTTLED, eventually, isolated_settings, start_gateway, start_worker
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
 
@@ -123,7 +123,7 @@ async def test_poison_and_exact_duplicates_in_every_topic_mid_load(
 ) -> None:
     began = time.monotonic()
     netflix = FakeNetflix(load_fixtures=False)
-    settings = isolated_settings(services, netflix_base_url=await netflix.start())
+    settings = isolated_settings(services, netflix_base_url=await netflix.start(), **UNTHROTTLED)
     names = TopicNames(settings.topic_prefix)
     bootstrap = settings.kafka_bootstrap_servers
     worker = await start_worker(settings, tmp_path)

@@ -42,6 +42,7 @@ from tests.fakes.netflix_server import FakeNetflix
 from tests.faults.harness import CACHED, Job, LoadDriver, Mix, Planned, check_outcome, rebuild_verify
 from tests.integration.replay_cli import produce, wire
 from tests.support import (
+    UNTHROTTLED,
     ServiceProcess,
     eventually,
     group_assignment,
@@ -80,6 +81,7 @@ async def deployment(services: Services, tmp_path: Path) -> AsyncIterator[Deploy
         netflix_base_url=await netflix.start(),
         cache_ttl_seconds=3600.0,
         title_stale_after_seconds=0.0,
+        **UNTHROTTLED,
     )
     gateway = await start_gateway(settings, tmp_path)
     driver = LoadDriver([f"http://127.0.0.1:{settings.port}"], "test-key", clients=8)
