@@ -190,7 +190,8 @@ _DESCRIPTIONS = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflict with the resource's state",
-    413: "Body too large",
+    413: "Body larger than MAX_BODY_BYTES (PAYLOAD_TOO_LARGE)",
+    429: "Too many jobs from this API key (RATE_LIMITED): retry after Retry-After seconds",
     502: "Netflix failed (SCRAPE_ERROR, PARSE_ERROR)",
     503: "A dependency is down",
     504: "Timed out (the data carries the jobId)",
@@ -209,6 +210,14 @@ def responses(ok: dict[int, Schema], errors: list[int]) -> dict[str, Any]:
             "description": _DESCRIPTIONS[status],
             "content": {"application/json": {"schema": ref("Failure")}},
         }
+        if status == 429:
+            out[str(status)]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds (whole, at least 1) until a token is there again",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
     return out
 
 
@@ -217,7 +226,12 @@ API_KEY: Security = [{"apiKey": []}]
 BEARER: Security = [{"bearer": []}]
 OPTIONAL_BEARER: Security = [{"bearer": []}, {}]
 PAGE_PARAMS = [
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+    {
+        "name": "page",
+        "in": "query",
+        "description": "Past the last page: an empty list. At most (2^63 - 1) // limit + 1 (400 beyond).",
+        "schema": {"type": "integer", "minimum": 1, "default": 1},
+    },
     {
         "name": "limit",
         "in": "query",
@@ -263,7 +277,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "post": op(
             "Start a title job; follow it on Socket.IO (job:subscribe) or GET /api/jobs/{jobId}",
             {202: ref("JobAccepted")},
-            [400, 401, 413, 503],
+            [400, 401, 413, 429, 503],
             security=API_KEY,
             body="TitleRequest",
             tag="netflix",
@@ -273,7 +287,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "post": op(
             "Run a title job and answer when it ends (504 with the jobId after JOB_WAIT_TIMEOUT_SECONDS)",
             {200: ref("TitleResult")},
-            [400, 401, 404, 413, 502, 503, 504],
+            [400, 401, 404, 413, 429, 502, 503, 504],
             security=API_KEY,
             body="TitleRequest",
             tag="netflix",
