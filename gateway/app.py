@@ -19,7 +19,7 @@ from gateway.realtime.jobs import JobFanout, register_job_handlers
 from gateway.realtime.limits import ConnectionLimits
 from gateway.realtime.livestream import register_livestream_namespaces
 from gateway.realtime.sessions import RecoveringServer, Sessions
-from gateway.responses import CLOCK_KEY, MAX_BODY_KEY, Handler, error_middleware, from_error
+from gateway.responses import CLOCK_KEY, MAX_BODY_KEY, Handler, error_middleware, from_error, quiet_bad_http
 from projections.queries import MongoStore
 from streams.admin import ensure_deployment_topics
 from streams.errors import AppError, ErrorCode
@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
         middlewares=[cors_middleware(settings.cors_origins), error_middleware],  # type: ignore[list-item]
         client_max_size=settings.max_body_bytes,
     )
+    quiet_bad_http()
     app[CTX] = ctx
     app[SIO_KEY] = sio
     app[CLOCK_KEY] = ctx.clock

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.metrics import RATE_LIMITED
 from streams.errors import AppError, ErrorCode, ValidationError
@@ -160,3 +161,26 @@ async def read_json_object(request: web.Request, *, max_bytes: int | None = None
     if not isinstance(body, dict):
         raise ValidationError("request body must be a JSON object", code=ErrorCode.INVALID_JSON)
     return body
+
+
+class BadHttpOneLine(logging.Filter):
+    """aiohttp answers a request it cannot parse (a NUL in a header, a bad request line) with
+    400 itself, then logs the parser's exception with its traceback on `aiohttp.server`: a
+    client's malformed HTTP is no bug of ours, so it becomes one line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = f"{record.getMessage()}: {exc.code} {exc.message}".replace("%", "%%")
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def quiet_bad_http() -> None:
+    """Install BadHttpOneLine once (create_app may run several times in one process)."""
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, BadHttpOneLine) for f in server_log.filters):
+        server_log.addFilter(BadHttpOneLine())

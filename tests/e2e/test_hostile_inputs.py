@@ -451,3 +451,20 @@ async def test_raw_packets_no_client_would_send(http: httpx.AsyncClient, gateway
             assert reply == "1" or reply.startswith("<"), (garbage[:20], reply)  # engine.io close
             await raw.ws.close()
     await assert_healthy(http)
+
+
+async def test_malformed_http_is_a_400_from_the_server_itself(
+    http: httpx.AsyncClient, gateway: ServiceProcess
+) -> None:
+    for request in (
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Probe: \x00\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n",
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", gateway.settings.port)
+        writer.write(request)
+        await writer.drain()
+        status = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert status.split(b" ")[1:2] == [b"400"], (request[:30], status)
+    await assert_healthy(http)  # and the module's check: no traceback in the log
