@@ -10,6 +10,7 @@ from gateway.schema import STR, Schema, enum_of, obj
 from streams.errors import ErrorCode
 from streams.events.livestream import AccessType, Role, StreamStatus, StreamType
 from streams.events.netflix import JobStatus, Source, TitleData
+from streams.livestream import commands
 
 # Response schemas are closed (`additionalProperties: false`): a field a handler returns that the
 # document does not name fails the contract test, so code and document cannot drift apart.
@@ -20,6 +21,12 @@ NTIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 INT: Schema = {"type": "integer"}
 BOOL: Schema = {"type": "boolean"}
 OBJECT_ID: Schema = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
+
+
+def _text(max_len: int, *, nullable: bool = False) -> Schema:
+    """A text field as streams.livestream.commands checks it: trimmed, not blank, at most
+    `max_len` characters."""
+    return {"type": ["string", "null"] if nullable else "string", "maxLength": max_len, "pattern": r"\S"}
 
 
 def ref(name: str) -> Schema:
@@ -136,18 +143,25 @@ SCHEMAS: dict[str, Schema] = {
     "DevConfig": obj({"devToken": BOOL, "apiKey": STR}, ["devToken"]),
     "CreateStreamRequest": obj(
         {
-            "title": STR,
+            "title": _text(commands.MAX_TITLE),
             "liveStreamType": enum_of(StreamType),
-            "channelName": STR,
+            "channelName": _text(commands.MAX_CHANNEL_NAME),
             "accessType": enum_of(AccessType),
-            "price": {"type": "number", "minimum": 0},
-            "interest": NSTR,
-            "guests": {"type": "array", "items": OBJECT_ID},
+            "price": {"type": "number", "minimum": 0, "maximum": commands.MAX_PRICE},
+            "interest": _text(commands.MAX_INTEREST, nullable=True),
+            "guests": {"type": "array", "items": OBJECT_ID, "maxItems": commands.MAX_GUESTS},
             "plannedStartDate": NTIME,
             "plannedEndDate": NTIME,
-            "durationGoal": {"type": ["integer", "null"], "minimum": 0},
-            "motivation": NSTR,
-            "thumbnailUrl": NSTR,
+            "durationGoal": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": commands.MAX_DURATION_GOAL,
+            },
+            "motivation": _text(commands.MAX_MOTIVATION, nullable=True),
+            "thumbnailUrl": {
+                **_text(commands.MAX_URL, nullable=True),
+                "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#@:\s]",
+            },
             "recording": BOOL,
         },
         ["title", "liveStreamType", "channelName"],
