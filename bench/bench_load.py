@@ -189,7 +189,8 @@ async def run(args: argparse.Namespace, services: Any, tmp: Path) -> dict[str, A
     for title in HOT:
         netflix.add_title(f"/tr/title/{title}", title=f"Hot {title}", year=2022)
     netflix.set_behaviour(f"/tr/title/{FORBIDDEN}", status=403)
-    settings = isolated_settings(services, netflix_base_url=base, topic_partitions=6)
+    # --clients sockets from this one address (MAX_SOCKETS_PER_IP is 256 by default)
+    settings = isolated_settings(services, netflix_base_url=base, topic_partitions=6, max_sockets_per_ip=0)
     procs: list[ServiceProcess] = []
     followers = Followers()
     try:
