@@ -252,11 +252,15 @@ def register_job_handlers(sio: socketio.AsyncServer, fanout: JobFanout, limits: 
 
     async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         limits.open("/", sid, environ)  # raises the refusal when the address has too many
-        restore = sessions.open(sid, auth)
-        if _asked_to_recover(auth):
-            SOCKETIO_RECOVERIES.labels(outcome="not_recovered" if restore is None else "recovered").inc()
-        if restore is not None and restore.replaces is not None:
-            await sio.disconnect(restore.replaces)  # its old connection, not timed out here yet
+        try:
+            restore = sessions.open(sid, auth)
+            if _asked_to_recover(auth):
+                SOCKETIO_RECOVERIES.labels(outcome="not_recovered" if restore is None else "recovered").inc()
+            if restore is not None and restore.replaces is not None:
+                await sio.disconnect(restore.replaces)  # its old connection, not timed out here yet
+        except BaseException:
+            limits.close("/", sid)  # not connected: no disconnect will come to count it out
+            raise
         return True
 
     async def on_recovered(sid: str, restore: Restore) -> None:
