@@ -58,6 +58,8 @@ def _run_plan(args: argparse.Namespace) -> tuple[list[ProcSpec], list[str], Ngin
             port=args.port,
             lb=parse_lb(args.lb),
             listen_host=os.environ.get("HOST") or "0.0.0.0",
+            # METRICS_PORT in make run's environment: the first worker's; the others count up
+            metrics_port=int(os.environ["METRICS_PORT"]) if os.environ.get("METRICS_PORT") else None,
         )
         worker_argv = parse_proc_spec(f"worker={args.worker_cmd}").argv
         gateway_argv = parse_proc_spec(f"gateway={args.gateway_cmd}").argv

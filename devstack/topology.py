@@ -48,6 +48,8 @@ class Topology:
     port: int
     lb: bool | None = None  # None: nginx only when there is more than one gateway
     listen_host: str = "0.0.0.0"  # where the public port (nginx, or gateways without it) binds
+    # worker-i serves Prometheus metrics on metrics_port + i - 1 (default PORT + 100, i.e. 3100)
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 0 or self.gateways < 0:
@@ -66,8 +68,15 @@ class Topology:
         first = self.port + 1 if self.with_lb else self.port
         return [first + i for i in range(self.gateways)]
 
+    def worker_metrics_ports(self) -> list[int]:
+        first = self.port + 100 if self.metrics_port is None else self.metrics_port
+        return [first + i for i in range(self.workers)]
+
     def expand(self, worker_argv: Sequence[str], gateway_argv: Sequence[str]) -> Plan:
-        specs = [ProcSpec(f"worker-{i}", list(worker_argv)) for i in range(1, self.workers + 1)]
+        specs = [
+            ProcSpec(f"worker-{i}", list(worker_argv), {"METRICS_PORT": str(port)})
+            for i, port in enumerate(self.worker_metrics_ports(), start=1)
+        ]
         # Behind nginx a gateway listens on loopback only; alone, where the user asked (HOST).
         gateway_host = "127.0.0.1" if self.with_lb else self.listen_host
         for i, port in enumerate(self.gateway_ports(), start=1):

@@ -13,16 +13,19 @@ from gateway import openapi
 from gateway.auth import ApiKeys, TokenVerifier
 from gateway.context import CTX, Context
 from gateway.eventlog import EventLog
-from gateway.http import devtoken, health, livestream, netflix, webapp
+from gateway.http import devtoken, health, livestream, metrics, netflix, webapp
+from gateway.http.logcontext import log_context
+from gateway.http.metrics import metrics_middleware
 from gateway.ratelimit import JOB_LIMITER_KEY, KeyedLimiter
 from gateway.realtime.jobs import JobFanout, register_job_handlers
 from gateway.realtime.limits import ConnectionLimits
 from gateway.realtime.livestream import register_livestream_namespaces
 from gateway.realtime.sessions import RecoveringServer, Sessions
 from gateway.responses import CLOCK_KEY, MAX_BODY_KEY, Handler, error_middleware, from_error, quiet_bad_http
-from projections.queries import MongoStore
+from projections.queries import MongoStore, projection_topics
 from streams.admin import ensure_deployment_topics
 from streams.errors import AppError, ErrorCode
+from streams.lag import GroupLagMonitor
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -82,6 +85,17 @@ def cors_middleware(origins: tuple[str, ...]) -> object:
     return middleware
 
 
+def worker_group_monitor(settings: Settings, topics: TopicNames) -> GroupLagMonitor:
+    """The worker consumer group's lag on every topic it consumes, and each read model's."""
+    return GroupLagMonitor(
+        settings.kafka_bootstrap_servers,
+        group=settings.topic_prefix + settings.app_id,  # Faust's group id is its app id
+        topics=(topics.scrape_requests, topics.job_events, topics.titles, topics.livestream_events),
+        projections={name: topics.name(topic) for name, topic in projection_topics().items()},
+        poll_seconds=settings.lag_poll_seconds,
+    )
+
+
 def create_app(settings: Settings, *, context: Context | None = None) -> web.Application:
     """The gateway; `context` lets tests inject a clock or ids (defaults come from settings)."""
     ctx = context or Context(
@@ -101,7 +115,12 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
         engineio_logger=False,
     )
     app = web.Application(
-        middlewares=[cors_middleware(settings.cors_origins), error_middleware],  # type: ignore[list-item]
+        middlewares=[
+            log_context,
+            metrics_middleware,
+            cors_middleware(settings.cors_origins),  # type: ignore[list-item]
+            error_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
     )
     quiet_bad_http()
@@ -115,11 +134,13 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
     limits = ConnectionLimits(settings.max_sockets_per_ip, settings.trusted_proxies)
     sio.attach(app, socketio_path="socket.io")
     app.add_routes(health.routes())
+    app.add_routes(metrics.routes())
     app.add_routes(openapi.routes())
     app.add_routes(netflix.routes())
     app.add_routes(livestream.routes())
     app.add_routes(devtoken.routes(settings))
     app.add_routes(webapp.routes(settings))  # last: its catch-all serves what nothing else matched
+    ctx.lag = worker_group_monitor(settings, ctx.topics)
     ctx.jobs = JobFanout(
         sio,
         settings.kafka_bootstrap_servers,
@@ -139,10 +160,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     await ensure_deployment_topics(ctx.settings)
     await ctx.events.start()
     await ctx.job_fanout.start()
+    if ctx.lag is not None:
+        await ctx.lag.start()
     log.info("gateway started topics_prefix=%r", ctx.settings.topic_prefix)
     try:
         yield
     finally:
+        if ctx.lag is not None:
+            await ctx.lag.stop()
         await ctx.job_fanout.stop()
         await ctx.events.stop()
         await ctx.store.close()

@@ -11,6 +11,7 @@ from gateway.auth import ApiKeys, TokenVerifier
 from gateway.eventlog import EventLog
 from projections.queries import MongoStore
 from streams.events.envelope import Clock, IdFactory, new_id, utc_now
+from streams.lag import GroupLagMonitor
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -29,6 +30,7 @@ class Context:
     clock: Clock = utc_now
     ids: IdFactory = new_id
     jobs: JobFanout | None = field(default=None)
+    lag: GroupLagMonitor | None = field(default=None)  # the worker group's, for /readyz and metrics
 
     @property
     def job_fanout(self) -> JobFanout:

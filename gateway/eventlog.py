@@ -8,9 +8,11 @@ import logging
 
 from aiokafka import AIOKafkaProducer
 
+from streams import logs
 from streams.errors import UnavailableError
 from streams.events import Envelope, encode
 from streams.kafka import kafka_errors
+from streams.metrics import KAFKA_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,10 @@ class EventLog:
 
         Past the append timeout the caller gets UnavailableError while the producer may still
         deliver the events later: a 503 promises nothing (ADR 0002), it does not undo."""
+        # The request's job or stream is known now, if its path did not name it (a new job or
+        # stream): on every later line of the request (gateway/http/logcontext.py scopes it).
+        if items:
+            logs.bind(**{**logs.event_fields(items[0][1]), "eventType": None})
         what = " + ".join(f"{event.type} to {topic}" for topic, event in items)
         deadline = asyncio.get_running_loop().time() + self._append_timeout
         async with kafka_errors(f"append {what}", self._bootstrap):
@@ -84,6 +90,7 @@ class EventLog:
             # and must not be cancelled under it.
             _, pending = await asyncio.wait(futures, timeout=self._left(deadline))
             if pending:
+                KAFKA_ERRORS.labels("timeout").inc()
                 raise UnavailableError(
                     f"Kafka at {self._bootstrap}: append {what} not acknowledged within "
                     f"{self._append_timeout:g} s (too few brokers or in-sync replicas?)"

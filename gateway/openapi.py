@@ -122,7 +122,10 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "JobState": JOB_STATE,
     "Health": obj({"status": {"const": "ok"}}),
-    "Readiness": obj({"kafka": STR, "database": STR}),
+    # workers / projections: present unless READY_REQUIRE_WORKERS=0 / READY_MAX_PROJECTION_LAG_SECONDS=0
+    "Readiness": obj(
+        {"kafka": STR, "database": STR, "workers": STR, "projections": STR}, required=["kafka", "database"]
+    ),
     "UserProfile": PROFILE,
     "Pagination": PAGINATION,
     "LiveStream": LIVE_STREAM,
@@ -279,7 +282,22 @@ DEV_OFF = " (development only: 404 NOT_FOUND unless DEV_TOKEN_ENDPOINT is on)"
 LS = "/api/v1/live-stream"
 PATHS: dict[str, dict[str, Any]] = {
     "/healthz": {"get": op("The process answers", {200: ref("Health")}, [], tag="health")},
-    "/readyz": {"get": op("Kafka and the database answer", {200: ref("Readiness")}, [503], tag="health")},
+    "/readyz": {
+        "get": op(
+            "Kafka and the database answer, a worker is in the consumer group, the read models are "
+            "within READY_MAX_PROJECTION_LAG_SECONDS of the log; a 503 names the check that failed",
+            {200: ref("Readiness")},
+            [503],
+            tag="health",
+        )
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics of this gateway (text format, or OpenMetrics when asked)",
+            "tags": ["health"],
+            "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {}}}},
+        }
+    },
     "/api/openapi.json": {
         "get": {
             "summary": "This document",

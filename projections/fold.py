@@ -29,6 +29,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from projections.store import Doc, mongo_errors, translate
+from streams import logs
 from streams.consume import Batch, RecordMeta, Rejected, RejectSink
 from streams.errors import AppError, ErrorCode, WriteConflictError
 from streams.events import Envelope
@@ -78,7 +79,13 @@ def reject(rejected: Rejected, index: int, event: Envelope, exc: Exception) -> N
     if isinstance(exc, AppError) and exc.retryable:
         raise exc
     if not isinstance(exc, AppError):
-        log.exception("fold failed event_id=%s type=%s", event.id, event.type, exc_info=exc)
+        log.exception(
+            "fold failed event_id=%s type=%s",
+            event.id,
+            event.type,
+            exc_info=exc,
+            extra=logs.event_fields(event),  # its job or stream and correlation id on the line
+        )
         exc = AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR)
     rejected.append((index, exc))
 

@@ -16,6 +16,7 @@ from projections.livestream_queries import (
     participation_role,
     whats_live_now,
 )
+from projections.registry import PROJECTIONS
 from projections.store import Doc, MongoStore, mongo_errors
 from streams.events.netflix import TitleData
 from streams.topics import title_key
@@ -38,6 +39,7 @@ __all__ = [
     "my_broadcasted",
     "my_watched",
     "participation_role",
+    "projection_topics",
     "rest_state",
     "whats_live_now",
 ]
@@ -57,3 +59,8 @@ async def find_fresh_title(
     if doc is None or doc["scrapedAt"] < newer_than:
         return None
     return TitleData.model_validate(doc["title"])
+
+
+def projection_topics() -> dict[str, str]:
+    """Each read model's name and the public topic it is folded from (for lag and readiness)."""
+    return {p.name: p.topic for p in PROJECTIONS.values()}

@@ -21,6 +21,7 @@ from pymongo.errors import (
     ServerSelectionTimeoutError,
 )
 
+from projections.metrics import DATABASE_ERRORS
 from streams.errors import AppError, ErrorCode, UnavailableError
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,12 @@ def translate(exc: PyMongoError, what: str) -> AppError:
     """pymongo's exceptions become ours here: unreachable or not-now -> UNAVAILABLE (retried
     by the consumers); anything else is an internal error."""
     if isinstance(exc, ConnectionFailure | ServerSelectionTimeoutError):
+        DATABASE_ERRORS.labels("unreachable").inc()
         return UnavailableError(f"database unavailable during {what}: {exc}")
     if _transient(exc):
+        DATABASE_ERRORS.labels("transient").inc()
         return UnavailableError(f"database not ready during {what}: {exc}")
+    DATABASE_ERRORS.labels("other").inc()
     return AppError(f"database error during {what}: {exc}", code=ErrorCode.INTERNAL_ERROR)
 
 

@@ -12,9 +12,11 @@ from typing import Any, NoReturn
 
 import faust
 
+from projections.metrics import PROJECTION_EVENTS
 from projections.queries import find_fresh_title
 from projections.registry import LIVE, PROJECTIONS
 from projections.store import MongoStore
+from runtime import observe
 from runtime.faust_app import create_app, meta_from_faust, raw_topic, topic_names
 from streams.admin import ensure_deployment_topics, ensure_topics
 from streams.consume import (
@@ -26,6 +28,7 @@ from streams.consume import (
 )
 from streams.events import Envelope, encode
 from streams.events.netflix import TitleData
+from streams.kafka import KAFKA_FAILURES, count_error
 from streams.netflix.fetch import NetflixFetcher
 from streams.netflix.runner import DictTitleCache, ScrapeJobRunner
 from streams.settings import Settings, SettingsError
@@ -45,7 +48,13 @@ class FaustSink:
         """Queue the event; with `wait`, return once it and every event queued before it are
         acknowledged. Intermediate job steps don't wait: one partition keeps them in order, and
         the job's terminal event waits for all of them."""
-        future = await self.app.producer.send(topic, event.key.encode("utf-8"), encode(event), None, None, [])
+        try:
+            future = await self.app.producer.send(
+                topic, event.key.encode("utf-8"), encode(event), None, None, []
+            )
+        except KAFKA_FAILURES as exc:
+            count_error(exc)
+            raise
         self._pending.append(future)
         if wait:
             await self.flush()
@@ -53,10 +62,18 @@ class FaustSink:
     async def flush(self) -> None:
         pending, self._pending = self._pending, []
         for future in pending:
-            await future
+            try:
+                await future
+            except KAFKA_FAILURES as exc:
+                count_error(exc)
+                raise
 
     async def send_raw(self, topic: str, *, key: bytes | None, value: bytes | None, headers: Headers) -> None:
-        await self.app.producer.send_and_wait(topic, key, value, None, None, list(headers))
+        try:
+            await self.app.producer.send_and_wait(topic, key, value, None, None, list(headers))
+        except KAFKA_FAILURES as exc:
+            count_error(exc)
+            raise
 
 
 @dataclass
@@ -147,7 +164,9 @@ def _stop_without_ack(name: str, why: object) -> NoReturn:
     os._exit(70)
 
 
-def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHandler) -> None:
+def _register_projection(
+    worker: Worker, topic: str, name: str, handler: BatchHandler, *, projection: str
+) -> None:
     app, settings = worker.app, worker.settings
     processor = BatchProcessor(
         name=name,
@@ -173,6 +192,7 @@ def _register_projection(worker: Worker, topic: str, name: str, handler: BatchHa
             except Exception as exc:  # noqa: BLE001 - retries are spent: stop, never ack
                 _stop_without_ack(name, exc)
             after_write()
+            PROJECTION_EVENTS.labels(projection).inc(len(records))
             for event in events:
                 event.message.decref()  # written: take_events' own ack now commits them
             yield None
@@ -189,7 +209,11 @@ def build_worker(settings: Settings) -> Worker:
     # The read models: the same handlers `python -m projections.replay rebuild` replays through.
     for projection in PROJECTIONS.values():
         _register_projection(
-            worker, names.name(projection.topic), projection.consumer, projection.projector(store, LIVE)
+            worker,
+            names.name(projection.topic),
+            projection.consumer,
+            projection.projector(store, LIVE),
+            projection=projection.name,
         )
 
     # The title cache: a changelog-backed table, so it survives a worker restart. No key/value
@@ -251,6 +275,8 @@ def build_worker(settings: Settings) -> Worker:
             )
             log.critical("%s; see docs/adr/0009-partitions.md", why)
             await app.crash(SettingsError(why))
+
+    observe.install(app, settings, names)
 
     @app.task  # type: ignore[untyped-decorator]  # Faust is untyped
     async def prepare() -> None:

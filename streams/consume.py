@@ -10,8 +10,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
+from streams import logs
 from streams.errors import AppError, ErrorCode, EventDecodeError, UnavailableError
 from streams.events import Envelope, decode
+from streams.metrics import DLQ_RECORDS
 from streams.topics import (
     DLQ_HEADER_CODE,
     DLQ_HEADER_CONSUMER,
@@ -97,6 +99,7 @@ class _Processor(Generic[H]):
             error.code.value,
             error.message,
         )
+        DLQ_RECORDS.labels(meta.topic, error.code.value).inc()
         try:
             await self.sink.send_raw(
                 self.dlq_topic(meta.topic),
@@ -123,11 +126,18 @@ class EnvelopeProcessor(_Processor[Handler]):
     backoff_seconds: float = 0.2
 
     async def process(self, value: bytes | None, meta: RecordMeta) -> None:
-        try:
-            envelope = decode(value)
-        except EventDecodeError as exc:
-            await self._dead_letter(value, meta, exc)
-            return
+        # Every line logged while handling the record (ours, the handler's, the libraries')
+        # carries its job or stream and correlation id (streams/logs.py).
+        with logs.scope():
+            try:
+                envelope = decode(value)
+            except EventDecodeError as exc:
+                await self._dead_letter(value, meta, exc)
+                return
+            logs.bind(**logs.event_fields(envelope))
+            await self._handle(envelope, value, meta)
+
+    async def _handle(self, envelope: Envelope, value: bytes | None, meta: RecordMeta) -> None:
         attempt = 1
         while True:
             try:
@@ -214,8 +224,9 @@ class BatchProcessor(_Processor[BatchHandler]):
     def _rejects(self, decoded: list[tuple[Envelope, RecordMeta, bytes | None]]) -> RejectSink:
         async def dead_letter(rejected: Rejected) -> None:
             for index, error in rejected:
-                _, meta, value = decoded[index]
-                await self._dead_letter(value, meta, error)
+                event, meta, value = decoded[index]
+                with logs.bound(**logs.event_fields(event)):
+                    await self._dead_letter(value, meta, error)
 
         return dead_letter
 
@@ -269,14 +280,15 @@ class BatchProcessor(_Processor[BatchHandler]):
             len(decoded),
         )
         for item in decoded:
-            _, meta, value = item
-            try:
-                await self._with_retries([item])
-            except AppError as exc:
-                if exc.retryable:
-                    raise
-                await self._dead_letter(value, meta, exc)
-            except Exception as exc:  # noqa: BLE001 - this record is the poison one
-                log.exception("handler failed consumer=%s at=%s", self.name, meta.where())
-                error = AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR)
-                await self._dead_letter(value, meta, error)
+            event, meta, value = item
+            with logs.bound(**logs.event_fields(event)):  # one record: its lines name it
+                try:
+                    await self._with_retries([item])
+                except AppError as exc:
+                    if exc.retryable:
+                        raise
+                    await self._dead_letter(value, meta, exc)
+                except Exception as exc:  # noqa: BLE001 - this record is the poison one
+                    log.exception("handler failed consumer=%s at=%s", self.name, meta.where())
+                    error = AppError(f"{type(exc).__name__}: {exc}", code=ErrorCode.INTERNAL_ERROR)
+                    await self._dead_letter(value, meta, error)

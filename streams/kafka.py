@@ -19,6 +19,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from streams.consume import RecordMeta
 from streams.errors import NotFoundError, UnavailableError
+from streams.metrics import KAFKA_ERRORS
 
 # What aiokafka raises when a broker is away: its own errors, timeouts, and socket errors.
 KAFKA_FAILURES: tuple[type[BaseException], ...] = (TimeoutError, KafkaError, OSError)
@@ -29,6 +30,20 @@ class Startable(Protocol):
 
 
 C = TypeVar("C", bound=Startable)
+
+
+def error_kind(exc: BaseException) -> str:
+    """The `kind` label of `streamproc_kafka_errors_total`: a bounded name for a failure."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, KafkaConnectionError | OSError):
+        return "connection"
+    return "broker" if isinstance(exc, KafkaError) else "other"
+
+
+def count_error(exc: BaseException) -> None:
+    """Count one failed Kafka operation in the metrics."""
+    KAFKA_ERRORS.labels(error_kind(exc)).inc()
 
 
 def short_cause(exc: BaseException | None) -> str:
@@ -46,6 +61,7 @@ async def kafka_errors(what: str, bootstrap: str) -> AsyncIterator[None]:
     try:
         yield
     except KAFKA_FAILURES as exc:
+        count_error(exc)
         raise UnavailableError(f"Kafka at {bootstrap}: {what} failed: {short_cause(exc)}") from exc
 
 

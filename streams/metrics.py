@@ -23,8 +23,14 @@ DLQ_RECORDS = Counter(
 )
 CONSUMER_LAG = Gauge(
     "streamproc_consumer_lag_messages",
-    "Records not yet consumed (log end offset minus the consumer's position or committed offset), "
-    "by consumer group, topic and partition.",
+    "Records this process's consumer has not fetched yet (high watermark minus its position), by "
+    "consumer (the worker's group id, or gateway-job-tail), topic and partition.",
+    ["consumer", "topic", "partition"],
+)
+CONSUMER_GROUP_LAG = Gauge(
+    "streamproc_consumer_group_lag_messages",
+    "Records a consumer group has not committed yet (log end offset minus its committed offset), "
+    "as the brokers see it, by group, topic and partition.",
     ["group", "topic", "partition"],
 )
 CONSUMER_GROUP_MEMBERS = Gauge(

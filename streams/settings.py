@@ -74,6 +74,16 @@ def _bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be one of 1/true/yes/on or 0/false/no/off, got {raw!r}")
 
 
+def _choice(choices: tuple[str, ...], upper: bool = False) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip().upper() if upper else raw.strip().lower()
+        if value not in choices:
+            raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+        return value
+
+    return parse
+
+
 def _formatted(value: Any) -> str:
     if isinstance(value, frozenset):
         return ",".join(sorted(value))
@@ -132,6 +142,13 @@ VARS: tuple[Var, ...] = (
     Var("PROJECTION_RETRY_SECONDS", "projection_retry_seconds", _SECONDS),
     Var("WEB_DIST_DIR", "web_dist_dir"),
     Var("DEV_TOKEN_ENDPOINT", "dev_token_endpoint", _bool),
+    # Operations (issue 13): metrics, lag, readiness
+    Var("METRICS_PORT", "metrics_port", _PORT),
+    Var("LAG_POLL_SECONDS", "lag_poll_seconds", _number(float, 0.1)),
+    Var("READY_REQUIRE_WORKERS", "ready_require_workers", _bool),
+    Var("READY_MAX_PROJECTION_LAG_SECONDS", "ready_max_projection_lag_seconds", _SECONDS),
+    Var("LOG_FORMAT", "log_format", _choice(("text", "json"))),
+    Var("LOG_LEVEL", "log_level", _choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True)),
     # limits (README "Limits"); 0 turns a limit off
     Var("JOB_RATE_LIMIT_PER_SECOND", "job_rate_limit_per_second", _SECONDS),
     Var("JOB_RATE_LIMIT_BURST", "job_rate_limit_burst", _COUNT),
@@ -188,6 +205,19 @@ class Settings:
     web_dist_dir: str | None = None
     # POST /api/dev/token and GET /api/dev/config: development only, off unless asked for
     dev_token_endpoint: bool = False
+    # The worker's Prometheus endpoint (http://HOST:METRICS_PORT/metrics); 0: a free port, logged.
+    # The gateway serves /metrics on PORT.
+    metrics_port: int = 0
+    # How often consumer-group lag and members are read from the brokers (metrics and /readyz)
+    lag_poll_seconds: float = 5.0
+    # /readyz fails while the worker consumer group has no live member
+    ready_require_workers: bool = True
+    # /readyz fails while a read model is further behind its topic than this; 0: not checked
+    ready_max_projection_lag_seconds: float = 60.0
+    # Log lines of the worker and the gateway: readable `text`, or `json` (one object per line,
+    # with the job/stream context); and the root level (streams/logs.py)
+    log_format: str = "text"
+    log_level: str = "INFO"
     # Limits, each per gateway process (N gateways allow N times as much). Job creation per API
     # key: a token bucket refilled at this rate (0: no limit; off by default, so one key may
     # post as fast as the gateway takes it) ...

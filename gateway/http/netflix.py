@@ -7,6 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.context import CTX, Context
+from gateway.metrics import JOBS_CREATED
 from gateway.ratelimit import job_limiter
 from gateway.responses import ok, read_json_object
 from projections.queries import fold_job, get_job, rest_state
@@ -55,6 +56,7 @@ async def _start_job(request: web.Request) -> tuple[Context, str]:
     # Both sent before either is awaited: one round trip. job.created is handed to the producer
     # first; the 202 means both are stored (ADR 0002 says what a client can rely on).
     await ctx.events.append_all([(ctx.topics.job_events, created), (ctx.topics.scrape_requests, requested)])
+    JOBS_CREATED.labels("async" if request.path.endswith("/async") else "sync").inc()
     # Known here at once, before it comes back from the log (a step the worker appended may
     # already be held, waiting for it).
     await ctx.job_fanout.publish(created)

@@ -227,7 +227,7 @@ class JobFanout:
             try:
                 await self.subscribe(sid, job_id, since)
             except AppError as exc:  # the job is gone from the read model: nothing to restore
-                log.warning("session recovery skipped job=%s: %s", job_id, exc)
+                log.warning("session recovery skipped job=%s: %s", job_id, exc, extra={"jobId": job_id})
 
         await asyncio.gather(*(one(job_id, since) for job_id, since in rooms.items()))
 

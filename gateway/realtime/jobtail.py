@@ -9,14 +9,17 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
+from streams import logs
 from streams.errors import EventDecodeError
 from streams.events import Envelope, decode
-from streams.kafka import KAFKA_FAILURES, kafka_errors, short_cause
+from streams.kafka import KAFKA_FAILURES, count_error, kafka_errors, short_cause
+from streams.metrics import CONSUMER_LAG
 
 log = logging.getLogger(__name__)
 
 Deliver = Callable[[Envelope], Awaitable[None]]
 RETRY_SECONDS = 1.0
+TAIL_CONSUMER = "gateway-job-tail"  # the `consumer` label of this tail's lag
 
 
 class JobEventTail:
@@ -29,6 +32,7 @@ class JobEventTail:
         self._deliver = deliver
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._lag_exported = 0.0
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -72,6 +76,7 @@ class JobEventTail:
                 try:
                     batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 except KAFKA_FAILURES as exc:
+                    count_error(exc)
                     log.warning(
                         "job fan-out consumer topic=%s error=%s; retrying", self.topic, short_cause(exc)
                     )
@@ -80,6 +85,7 @@ class JobEventTail:
                 for records in batches.values():
                     for record in records:
                         await self.handle(record)
+                await self._export_lag(consumer)
         except asyncio.CancelledError:
             log.info("job fan-out stopped topic=%s", self.topic)
             raise
@@ -91,6 +97,19 @@ class JobEventTail:
                 exc_info=True,
             )
             raise
+
+    async def _export_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """This tail's lag per partition (high watermark minus position), at most once a second."""
+        now = asyncio.get_running_loop().time()
+        if now - self._lag_exported < 1.0:
+            return
+        self._lag_exported = now
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:  # nothing fetched from it yet
+                continue
+            position = await consumer.position(tp)
+            CONSUMER_LAG.labels(TAIL_CONSUMER, tp.topic, str(tp.partition)).set(max(0, highwater - position))
 
     async def handle(self, record: ConsumerRecord[Any, Any]) -> None:
         """Decode and deliver one record; a bad one is logged and skipped, never fatal."""
@@ -105,7 +124,10 @@ class JobEventTail:
             log.exception("skipping job event the codec failed on at=%s", where)
             return
         try:
-            await self._deliver(event)
+            # The job's id and correlation id on every line of its fan-out (and of the tasks
+            # it starts); the next record starts clean.
+            with logs.scope(**logs.event_fields(event)):
+                await self._deliver(event)
         except Exception:
             # One event that cannot be emitted must not cost every later job its fan-out.
             log.exception(
@@ -114,4 +136,5 @@ class JobEventTail:
                 event.id,
                 event.type,
                 event.key,
+                extra=logs.event_fields(event),
             )

@@ -76,6 +76,9 @@ async def netflix_and_health_routes(c: Contract) -> None:
     r = await c.http.get("/api/openapi.json")
     assert r.status_code == 200 and r.json() == DOC
     c.checked.add(("get", "/api/openapi.json"))
+    metrics = await c.http.get("/metrics")
+    assert metrics.status_code == 200 and metrics.headers["Content-Type"].startswith("text/plain")
+    c.checked.add(("get", "/metrics"))
 
     url = {"url": "https://www.netflix.com/tr/title/81616256"}
     r = await c.call("POST", "/api/getinfo/async", json=url, headers=key)

@@ -56,7 +56,8 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
 async def test_two_brokers_down_gateway_answers_503_and_recovers_without_restart(
     broker_stack: FaultStack, http: httpx.AsyncClient, tmp_path: Path
 ) -> None:
-    settings = cluster_settings(broker_stack)
+    # no worker in this test: readiness is about Kafka here, not the worker group
+    settings = cluster_settings(broker_stack, ready_require_workers=False)
     gateway: ServiceProcess = await start_gateway(settings, tmp_path)
     base = f"http://127.0.0.1:{settings.port}"
     headers = {"X-API-Key": "test-key"}

@@ -123,7 +123,7 @@ def test_parse_lb() -> None:
 def test_one_worker_and_one_gateway_on_port_without_nginx() -> None:
     plan = Topology(workers=1, gateways=1, port=3000).expand(["w"], ["g"])
     assert [(s.name, s.argv, s.env) for s in plan.specs] == [
-        ("worker-1", ["w"], {}),
+        ("worker-1", ["w"], {"METRICS_PORT": "3100"}),
         ("gateway-1", ["g"], {"PORT": "3000", "HOST": "0.0.0.0"}),
     ]
     assert plan.nginx is None
@@ -133,6 +133,7 @@ def test_one_worker_and_one_gateway_on_port_without_nginx() -> None:
 def test_several_gateways_get_nginx_on_port_and_the_next_ports_on_loopback() -> None:
     plan = Topology(workers=2, gateways=3, port=3000).expand(["w"], ["g", "--x"])
     assert [s.name for s in plan.specs] == ["worker-1", "worker-2", "gateway-1", "gateway-2", "gateway-3"]
+    assert [s.env for s in plan.specs[:2]] == [{"METRICS_PORT": "3100"}, {"METRICS_PORT": "3101"}]
     gateways = plan.specs[2:]
     assert [s.env for s in gateways] == [{"PORT": str(p), "HOST": "127.0.0.1"} for p in (3001, 3002, 3003)]
     assert all(s.argv == ["g", "--x"] for s in gateways)

@@ -53,7 +53,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Kafka and the database answer */
+        /** Kafka and the database answer, a worker is in the consumer group, the read models are within READY_MAX_PROJECTION_LAG_SECONDS of the log; a 503 names the check that failed */
         get: {
             parameters: {
                 query?: never;
@@ -87,6 +87,42 @@ export interface paths {
                     };
                     content: {
                         "application/json": components["schemas"]["Failure"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics of this gateway (text format, or OpenMetrics when asked) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Prometheus text format */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/plain": unknown;
                     };
                 };
             };
@@ -1509,6 +1545,8 @@ export interface components {
         Readiness: {
             kafka: string;
             database: string;
+            workers?: string;
+            projections?: string;
         };
         UserProfile: {
             _id: string;
