@@ -106,6 +106,54 @@ $(WEB_DIR)/dist/index.html: $(WEB_STAMP) $(WEB_SOURCES) $(shell find $(JS_PKG)/s
 test: infra lb-deps js-deps js-client web browser-deps ## run every test (unit, integration, e2e, browser) against real servers the project starts; the fault suite is `make test-faults`
 	$(PY) -m pytest -p no:cacheprovider -m "not faults" $(PYTEST_ARGS)
 
+# schemathesis lives in a venv of its own in the cache (a CLI speaking HTTP: it needs none of our code), so its
+# pins (hypothesis, pytest) never touch the project's venv or `make test`.
+FUZZ_VENV ?= $(CACHE_DIR)/fuzz-venv
+FUZZ_REQ := schemathesis>=4.1,<5
+FUZZ_EXAMPLES ?= 25
+FUZZ_TITLE := https://www.netflix.com/de/title/80047616
+
+$(FUZZ_VENV)/.installed:
+	@test -x $(FUZZ_VENV)/bin/python || $(PYTHON) -m venv $(FUZZ_VENV)
+	$(FUZZ_VENV)/bin/python -m pip install -q --disable-pip-version-check '$(FUZZ_REQ)'
+	@touch $@
+
+.PHONY: fuzz
+fuzz: infra $(FUZZ_VENV)/.installed ## schemathesis against /api/openapi.json on a real gateway + worker (fake Netflix upstream): no answer >= 500, answers as documented
+	@set -euo pipefail; \
+	free_port() { $(PY) -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }; \
+	port=$$(free_port); nf=$$(free_port); work=$$(mktemp -d -t streamproc-fuzz.XXXXXX); log=$$work/stack.log; \
+	export API_KEYS=dev-api-key NETFLIX_BASE_URL=http://127.0.0.1:$$nf TOPIC_PREFIX=fuzz$$port. \
+		MONGODB_DATABASE=fuzz$$port JOB_WAIT_TIMEOUT_SECONDS=30; \
+	$(PY) -m devstack run --no-restart --workers 1 --gateways 1 --lb 0 --port $$port \
+		--worker-cmd "$(PY) -m runtime worker" --gateway-cmd "$(PY) -m gateway" \
+		--proc "netflix=$(PY) -m tests.fakes.netflix_server --port $$nf" >$$log 2>&1 & run=$$!; \
+	trap 'kill -TERM $$run 2>/dev/null; wait $$run 2>/dev/null || true; rm -rf $$work' EXIT; \
+	base=http://127.0.0.1:$$port; code=000; \
+	for i in $$(seq 1 180); do \
+		code=$$(curl -s -o /dev/null -w '%{http_code}' -X POST $$base/api/getinfo -H 'X-API-Key: dev-api-key' \
+			-H 'Content-Type: application/json' -d '{"url": "$(FUZZ_TITLE)"}' || true); \
+		[ "$$code" = 200 ] && break; \
+		kill -0 $$run 2>/dev/null || { tail -50 $$log; exit 1; }; sleep 1; \
+	done; \
+	[ "$$code" = 200 ] || { echo "fuzz: the stack did not serve a job in 180 s" >&2; tail -50 $$log; exit 1; }; \
+	token=$$($(PY) -W ignore -c 'import time, jwt; from streams.settings import Settings; \
+		print(jwt.encode({"sub": "65f0000000000000000000a1", "exp": int(time.time()) + 3600}, \
+		Settings.from_env().jwt_secret, algorithm="HS256"))'); \
+	cd $$work; rc=0; \
+	$(abspath $(FUZZ_VENV))/bin/schemathesis run $$base/api/openapi.json --url $$base \
+		--checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+		-H 'X-API-Key: dev-api-key' -H "Authorization: Bearer $$token" \
+		--max-examples $(FUZZ_EXAMPLES) --seed 13 --request-timeout 45 --no-color \
+		--report har --report-har-path $$work/fuzz.har || rc=$$?; \
+	$(abspath $(PY)) -c 'import collections, json, sys; \
+		entries = json.load(open(sys.argv[1]))["log"]["entries"]; \
+		statuses = collections.Counter(e["response"]["status"] for e in entries); \
+		print(f"fuzz: {len(entries)} requests, {sum(n for s, n in statuses.items() if s >= 500)} answers >= 500;", \
+		"by status:", dict(sorted(statuses.items())))' $$work/fuzz.har || true; \
+	if grep -q Traceback $$log; then echo "fuzz: a traceback in the stack's log" >&2; grep -B2 -A20 Traceback $$log | head -80; exit 1; fi; \
+	exit $$rc
+
 .PHONY: test-faults
 test-faults: infra lb-deps js-deps ## the fault suite (tests/faults: kills workers, brokers, the database, gateways under load; ~6 min)
 	$(PY) -m pytest -p no:cacheprovider -m faults -v --durations=0 $(PYTEST_ARGS)

@@ -252,7 +252,8 @@ async def main(args: argparse.Namespace) -> None:
     rates = [int(r) for r in args.rates.split(",")]
     with provide_services() as services, tempfile.TemporaryDirectory() as tmp:
         bootstrap = services.kafka_bootstrap_servers
-        settings = isolated_settings(services)
+        # --clients sockets from this one address (MAX_SOCKETS_PER_IP is 256 by default)
+        settings = isolated_settings(services, max_sockets_per_ip=0)
         names = TopicNames(settings.topic_prefix)
         bare_topic = f"{settings.topic_prefix}bare.job-events"
         await ensure_topics(bootstrap, [*deployment_topics(names), bare_topic])

@@ -189,6 +189,7 @@ async def run(args: argparse.Namespace, services: Any, tmp: Path) -> dict[str, A
     for title in HOT:
         netflix.add_title(f"/tr/title/{title}", title=f"Hot {title}", year=2022)
     netflix.set_behaviour(f"/tr/title/{FORBIDDEN}", status=403)
+    # --clients sockets from this one address: UNTHROTTLED lifts MAX_SOCKETS_PER_IP too
     settings = isolated_settings(services, netflix_base_url=base, topic_partitions=6, **UNTHROTTLED)
     procs: list[ServiceProcess] = []
     followers = Followers()

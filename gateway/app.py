@@ -16,10 +16,12 @@ from gateway.eventlog import EventLog
 from gateway.http import devtoken, health, livestream, metrics, netflix, webapp
 from gateway.http.logcontext import log_context
 from gateway.http.metrics import metrics_middleware
+from gateway.ratelimit import JOB_LIMITER_KEY, KeyedLimiter
 from gateway.realtime.jobs import JobFanout, register_job_handlers
+from gateway.realtime.limits import ConnectionLimits
 from gateway.realtime.livestream import register_livestream_namespaces
 from gateway.realtime.sessions import RecoveringServer, Sessions
-from gateway.responses import CLOCK_KEY, Handler, error_middleware, from_error
+from gateway.responses import CLOCK_KEY, MAX_BODY_KEY, Handler, error_middleware, from_error, quiet_bad_http
 from projections.queries import MongoStore, projection_topics
 from streams.admin import ensure_deployment_topics
 from streams.errors import AppError, ErrorCode
@@ -119,11 +121,17 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
             cors_middleware(settings.cors_origins),  # type: ignore[list-item]
             error_middleware,
         ],
-        client_max_size=1024 * 1024,
+        client_max_size=settings.max_body_bytes,
     )
+    quiet_bad_http()
     app[CTX] = ctx
     app[SIO_KEY] = sio
     app[CLOCK_KEY] = ctx.clock
+    app[MAX_BODY_KEY] = settings.max_body_bytes
+    app[JOB_LIMITER_KEY] = KeyedLimiter(
+        "job_create", settings.job_rate_limit_per_second, settings.job_rate_limit_burst
+    )
+    limits = ConnectionLimits(settings.max_sockets_per_ip, settings.trusted_proxies)
     sio.attach(app, socketio_path="socket.io")
     app.add_routes(health.routes())
     app.add_routes(metrics.routes())
@@ -133,9 +141,16 @@ def create_app(settings: Settings, *, context: Context | None = None) -> web.App
     app.add_routes(devtoken.routes(settings))
     app.add_routes(webapp.routes(settings))  # last: its catch-all serves what nothing else matched
     ctx.lag = worker_group_monitor(settings, ctx.topics)
-    ctx.jobs = JobFanout(sio, settings.kafka_bootstrap_servers, ctx.topics.job_events, ctx.store, sessions)
-    register_job_handlers(sio, ctx.jobs)
-    register_livestream_namespaces(sio, ctx)
+    ctx.jobs = JobFanout(
+        sio,
+        settings.kafka_bootstrap_servers,
+        ctx.topics.job_events,
+        ctx.store,
+        sessions,
+        max_subscriptions=settings.max_subscriptions_per_socket,
+    )
+    register_job_handlers(sio, ctx.jobs, limits)
+    register_livestream_namespaces(sio, ctx, limits)
     app.cleanup_ctx.append(_lifecycle)
     return app
 

@@ -10,6 +10,7 @@ from gateway.schema import STR, Schema, enum_of, obj
 from streams.errors import ErrorCode
 from streams.events.livestream import AccessType, Role, StreamStatus, StreamType
 from streams.events.netflix import JobStatus, Source, TitleData
+from streams.livestream import commands
 
 # Response schemas are closed (`additionalProperties: false`): a field a handler returns that the
 # document does not name fails the contract test, so code and document cannot drift apart.
@@ -20,6 +21,12 @@ NTIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 INT: Schema = {"type": "integer"}
 BOOL: Schema = {"type": "boolean"}
 OBJECT_ID: Schema = {"type": "string", "pattern": "^[0-9a-f]{24}$"}
+
+
+def _text(max_len: int, *, nullable: bool = False) -> Schema:
+    """A text field as streams.livestream.commands checks it: trimmed, not blank, at most
+    `max_len` characters."""
+    return {"type": ["string", "null"] if nullable else "string", "maxLength": max_len, "pattern": r"\S"}
 
 
 def ref(name: str) -> Schema:
@@ -139,18 +146,25 @@ SCHEMAS: dict[str, Schema] = {
     "DevConfig": obj({"devToken": BOOL, "apiKey": STR}, ["devToken"]),
     "CreateStreamRequest": obj(
         {
-            "title": STR,
+            "title": _text(commands.MAX_TITLE),
             "liveStreamType": enum_of(StreamType),
-            "channelName": STR,
+            "channelName": _text(commands.MAX_CHANNEL_NAME),
             "accessType": enum_of(AccessType),
-            "price": {"type": "number", "minimum": 0},
-            "interest": NSTR,
-            "guests": {"type": "array", "items": OBJECT_ID},
+            "price": {"type": "number", "minimum": 0, "maximum": commands.MAX_PRICE},
+            "interest": _text(commands.MAX_INTEREST, nullable=True),
+            "guests": {"type": "array", "items": OBJECT_ID, "maxItems": commands.MAX_GUESTS},
             "plannedStartDate": NTIME,
             "plannedEndDate": NTIME,
-            "durationGoal": {"type": ["integer", "null"], "minimum": 0},
-            "motivation": NSTR,
-            "thumbnailUrl": NSTR,
+            "durationGoal": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "maximum": commands.MAX_DURATION_GOAL,
+            },
+            "motivation": _text(commands.MAX_MOTIVATION, nullable=True),
+            "thumbnailUrl": {
+                **_text(commands.MAX_URL, nullable=True),
+                "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#@:\s]",
+            },
             "recording": BOOL,
         },
         ["title", "liveStreamType", "channelName"],
@@ -193,7 +207,8 @@ _DESCRIPTIONS = {
     403: "Not allowed",
     404: "Not found",
     409: "Conflict with the resource's state",
-    413: "Body too large",
+    413: "Body larger than MAX_BODY_BYTES (PAYLOAD_TOO_LARGE)",
+    429: "Too many jobs from this API key (RATE_LIMITED): retry after Retry-After seconds",
     502: "Netflix failed (SCRAPE_ERROR, PARSE_ERROR)",
     503: "A dependency is down",
     504: "Timed out (the data carries the jobId)",
@@ -212,6 +227,14 @@ def responses(ok: dict[int, Schema], errors: list[int]) -> dict[str, Any]:
             "description": _DESCRIPTIONS[status],
             "content": {"application/json": {"schema": ref("Failure")}},
         }
+        if status == 429:
+            out[str(status)]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds (whole, at least 1) until a token is there again",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            }
     return out
 
 
@@ -220,7 +243,12 @@ API_KEY: Security = [{"apiKey": []}]
 BEARER: Security = [{"bearer": []}]
 OPTIONAL_BEARER: Security = [{"bearer": []}, {}]
 PAGE_PARAMS = [
-    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+    {
+        "name": "page",
+        "in": "query",
+        "description": "Past the last page: an empty list. At most (2^63 - 1) // limit + 1 (400 beyond).",
+        "schema": {"type": "integer", "minimum": 1, "default": 1},
+    },
     {
         "name": "limit",
         "in": "query",
@@ -281,7 +309,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "post": op(
             "Start a title job; follow it on Socket.IO (job:subscribe) or GET /api/jobs/{jobId}",
             {202: ref("JobAccepted")},
-            [400, 401, 413, 503],
+            [400, 401, 413, 429, 503],
             security=API_KEY,
             body="TitleRequest",
             tag="netflix",
@@ -291,7 +319,7 @@ PATHS: dict[str, dict[str, Any]] = {
         "post": op(
             "Run a title job and answer when it ends (504 with the jobId after JOB_WAIT_TIMEOUT_SECONDS)",
             {200: ref("TitleResult")},
-            [400, 401, 404, 413, 502, 503, 504],
+            [400, 401, 404, 413, 429, 502, 503, 504],
             security=API_KEY,
             body="TitleRequest",
             tag="netflix",

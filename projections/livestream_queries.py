@@ -40,15 +40,22 @@ def _page(items: list[dict[str, Any]], page: int, limit: int, total: int) -> dic
 
 async def _history(store: MongoStore, user_id: str, bucket: str, page: int, limit: int) -> dict[str, Any]:
     where = {"userId": user_id, "bucket": bucket, "visible": True}
+    skip = (page - 1) * limit
     history_coll = await store.history()
 
     async def page_rows() -> list[Doc]:
         cursor = history_coll.find(where, {"liveStreamId": 1, "role": 1})
-        return [row async for row in cursor.sort(HISTORY_SORT).skip((page - 1) * limit).limit(limit)]
+        return [row async for row in cursor.sort(HISTORY_SORT).skip(skip).limit(limit)]
 
     async with mongo_errors("read stream history"):
-        # Both walk the same index prefix; concurrently, the page costs the slower of the two.
-        total, rows = await asyncio.gather(history_coll.count_documents(where), page_rows())
+        if skip == 0:
+            # Both walk the same index prefix; concurrently, the page costs the slower of the two.
+            total, rows = await asyncio.gather(history_coll.count_documents(where), page_rows())
+        else:
+            # A later page: the count first, so a page past the end (page=10**12) is answered
+            # without a skip, and a skip never walks further than the user's own items.
+            total = await history_coll.count_documents(where)
+            rows = await page_rows() if skip < total else []
         ids = [row["liveStreamId"] for row in rows]
         found = (
             {doc["_id"]: doc async for doc in (await store.streams()).find({"_id": {"$in": ids}})}

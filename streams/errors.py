@@ -23,6 +23,10 @@ class ErrorCode(StrEnum):
     CONFLICT = "CONFLICT"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    # limits (README "Limits"): too much from one API key, one socket or one client address
+    RATE_LIMITED = "RATE_LIMITED"
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
+    TOO_MANY_CONNECTIONS = "TOO_MANY_CONNECTIONS"
     # job failures (job:error, job.failed)
     SCRAPE_ERROR = "SCRAPE_ERROR"
     TITLE_NOT_FOUND = "TITLE_NOT_FOUND"
@@ -51,6 +55,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
     ErrorCode.PAYLOAD_TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_SUBSCRIPTIONS: 429,
+    ErrorCode.TOO_MANY_CONNECTIONS: 429,
     ErrorCode.SCRAPE_ERROR: 502,
     ErrorCode.TITLE_NOT_FOUND: 404,
     ErrorCode.PARSE_ERROR: 502,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Callable, Mapping
@@ -51,6 +52,17 @@ def _list(name: str, raw: str) -> tuple[str, ...]:
     return _csv(raw)
 
 
+def _networks(name: str, raw: str) -> tuple[str, ...]:
+    """Addresses or CIDR networks (`10.0.0.0/8`), checked here so a typo fails at start-up."""
+    values = _csv(raw)
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise SettingsError(f"{name} must list IP addresses or networks, got {value!r}") from None
+    return values
+
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -95,6 +107,7 @@ class Var:
 _POSITIVE_INT = _number(int, 1)
 _PORT = _number(int, 0)
 _SECONDS = _number(float, 0.0)
+_COUNT = _number(int, 0)
 
 # The documented environment variables (README's configuration table), read and written from
 # this one table. JWT_PUBLIC_KEY_FILE is the one extra: read into jwt_public_key.
@@ -142,6 +155,13 @@ VARS: tuple[Var, ...] = (
     Var("READY_MAX_PROJECTION_LAG_SECONDS", "ready_max_projection_lag_seconds", _SECONDS),
     Var("LOG_FORMAT", "log_format", _choice(("text", "json"))),
     Var("LOG_LEVEL", "log_level", _choice(("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"), upper=True)),
+    # limits (README "Limits"); 0 turns a limit off
+    Var("JOB_RATE_LIMIT_PER_SECOND", "job_rate_limit_per_second", _SECONDS),
+    Var("JOB_RATE_LIMIT_BURST", "job_rate_limit_burst", _COUNT),
+    Var("MAX_BODY_BYTES", "max_body_bytes", _POSITIVE_INT),
+    Var("MAX_SUBSCRIPTIONS_PER_SOCKET", "max_subscriptions_per_socket", _COUNT),
+    Var("MAX_SOCKETS_PER_IP", "max_sockets_per_ip", _COUNT),
+    Var("TRUSTED_PROXIES", "trusted_proxies", _networks, keep_empty=True),
 )
 
 
@@ -218,6 +238,22 @@ class Settings:
     # with the job/stream context); and the root level (streams/logs.py)
     log_format: str = "text"
     log_level: str = "INFO"
+    # Limits, each per gateway process (N gateways allow N times as much). Job creation per API
+    # key: a token bucket refilled at this rate (0: no limit; off by default, so one key may
+    # post as fast as the gateway takes it) ...
+    job_rate_limit_per_second: float = 0.0
+    # ... holding this many tokens (0: one second's worth, at least 1)
+    job_rate_limit_burst: int = 0
+    # The largest request body read (a JSON body; larger: 413 PAYLOAD_TOO_LARGE)
+    max_body_bytes: int = 64 * 1024
+    # Job rooms of unfinished jobs one socket may be in (0: no limit); rooms of finished jobs
+    # are left to make room, so a long-lived client that never unsubscribes is not refused
+    max_subscriptions_per_socket: int = 100
+    # Socket.IO connections (each namespace counts) from one client address (0: no limit)
+    max_sockets_per_ip: int = 256
+    # Peers whose X-Forwarded-For is believed (nginx in front); the client address is the
+    # nearest untrusted address in that header
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

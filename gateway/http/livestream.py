@@ -21,9 +21,13 @@ from streams.livestream import commands
 # writes a read model.
 
 BASE = "/api/v1/live-stream"
-MAX_PAGE = 1_000_000
 MAX_LIMIT = 100
-_DIGITS = re.compile(r"[0-9]{1,9}")
+# The database takes the skip, (page - 1) * limit, as a signed 64-bit integer: a page beyond
+# that is a 400. Any page up to it is cheap: past the last item the lists answer an empty page
+# from the count alone, without skipping (projections/livestream_queries.py).
+MAX_SKIP = 2**63 - 1
+_DIGITS = re.compile(r"[0-9]{1,19}")
+_SHOWN = 40  # of a bad value, echoed in the message
 
 
 # -- request parsing ---------------------------------------------------------------------------
@@ -32,13 +36,24 @@ def _int_param(request: web.Request, name: str, default: int, maximum: int) -> i
     if raw is None:
         return default
     if not _DIGITS.fullmatch(raw) or not 1 <= int(raw) <= maximum:
-        raise ValidationError(f"{name} must be an integer between 1 and {maximum}, got {raw!r}")
+        shown = raw if len(raw) <= _SHOWN else raw[:_SHOWN] + "…"
+        raise ValidationError(
+            f"{name} must be an integer between 1 and {maximum}, got {shown!r}",
+            details={"parameter": name, "minimum": 1, "maximum": maximum},
+        )
     return int(raw)
 
 
+def max_page(limit: int) -> int:
+    """The largest page whose skip fits the database's int64."""
+    return MAX_SKIP // limit + 1
+
+
 def page_params(request: web.Request) -> tuple[int, int]:
-    """`page` (default 1, min 1) and `limit` (default 10, 1..100); anything else is a 400."""
-    return (_int_param(request, "page", 1, MAX_PAGE), _int_param(request, "limit", 10, MAX_LIMIT))
+    """`page` (default 1, min 1, at most `max_page(limit)`) and `limit` (default 10, 1..100);
+    anything else is a 400 VALIDATION_ERROR naming the parameter."""
+    limit = _int_param(request, "limit", 10, MAX_LIMIT)
+    return _int_param(request, "page", 1, max_page(limit)), limit
 
 
 def _path_id(request: web.Request) -> str:

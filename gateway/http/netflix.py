@@ -8,6 +8,7 @@ from aiohttp import web
 
 from gateway.context import CTX, Context
 from gateway.metrics import JOBS_CREATED
+from gateway.ratelimit import job_limiter
 from gateway.responses import ok, read_json_object
 from projections.queries import fold_job, get_job, rest_state
 from streams.errors import AppError, ErrorCode, NotFoundError, ScrapeError, ValidationError
@@ -18,7 +19,13 @@ from streams.netflix.urls import parse_title_url
 
 async def _start_job(request: web.Request) -> tuple[Context, str]:
     ctx = request.app[CTX]
-    ctx.api_keys.check(request.headers.get("X-API-Key"))
+    api_key = request.headers.get("X-API-Key")
+    ctx.api_keys.check(api_key)
+    limiter = job_limiter(request)
+    if limiter is not None and api_key:
+        # After authentication, so only configured keys get a bucket; before the body is read,
+        # so a refused request costs next to nothing. A bad request takes a token too.
+        limiter.check(api_key)
     body = await read_json_object(request)
     url = body.get("url")
     if url is None:

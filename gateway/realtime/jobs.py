@@ -12,8 +12,10 @@ from typing import Any
 
 import socketio
 
+from gateway.metrics import SOCKETIO_EMITS, SOCKETIO_RECOVERIES
 from gateway.realtime.jobtail import JobEventTail
 from gateway.realtime.jobtracker import JobTracker, TrackedJob
+from gateway.realtime.limits import ConnectionLimits, Subscriptions
 from gateway.realtime.sessions import EventSender, RecoveringServer, Restore, Sessions, position
 from projections.queries import (
     Doc,
@@ -97,16 +99,30 @@ class JobFanout:
     subscriber gets the steps it missed, in order, and then only newer ones, nothing twice."""
 
     def __init__(
-        self, sio: socketio.AsyncServer, bootstrap: str, topic: str, store: MongoStore, sessions: Sessions
+        self,
+        sio: socketio.AsyncServer,
+        bootstrap: str,
+        topic: str,
+        store: MongoStore,
+        sessions: Sessions,
+        *,
+        max_subscriptions: int = 0,
     ) -> None:
         self.sio = sio
         self.store = store
         self.sessions = sessions
         self.sender = EventSender(sio, sessions)
         self.jobs = JobTracker()
+        self.subscriptions = Subscriptions(max_subscriptions, self._finished)
         self.tail = JobEventTail(bootstrap, topic, self.publish)
         self._locks = [asyncio.Lock() for _ in range(LOCK_STRIPES)]
         self._sweeper: asyncio.Task[None] | None = None
+
+    def _finished(self, job_id: str) -> bool:
+        """Whether no more events will come to the job's room: its terminal event is here, or
+        the tracker has let it go (finished a while ago, or silent for ACTIVE_TTL_SECONDS)."""
+        job = self.jobs.get(job_id)
+        return job is None or job.terminal is not None
 
     def _lock(self, job_id: str) -> asyncio.Lock:
         return self._locks[hash(job_id) % LOCK_STRIPES]
@@ -144,7 +160,20 @@ class JobFanout:
 
     async def subscribe(self, sid: str, job_id: str, since: int = -1) -> dict[str, Any]:
         """Join the job's room and get its events after position `since` (all of them by
-        default; a recovered session passes the position its offset names)."""
+        default; a recovered session passes the position its offset names). A socket at its
+        subscription limit is refused first, before anything is read."""
+        fresh = job_id not in self.subscriptions.of(sid)
+        for done in self.subscriptions.reserve(sid, job_id):
+            await self.sio.leave_room(sid, room(done))
+            self.sessions.unwatch(sid, done)
+        try:
+            return await self._subscribe(sid, job_id, since)
+        except BaseException:
+            if fresh:
+                self.subscriptions.remove(sid, job_id)
+            raise
+
+    async def _subscribe(self, sid: str, job_id: str, since: int) -> dict[str, Any]:
         job = self.jobs.get(job_id)
         doc = None
         # A job this process has not seen is most often one created a moment ago on another
@@ -188,6 +217,7 @@ class JobFanout:
     async def unsubscribe(self, sid: str, job_id: str) -> dict[str, Any]:
         await self.sio.leave_room(sid, room(job_id))
         self.sessions.unwatch(sid, job_id)
+        self.subscriptions.remove(sid, job_id)
         return {"ok": True, "jobId": job_id}
 
     async def restore(self, sid: str, rooms: dict[str, int]) -> None:
@@ -211,13 +241,26 @@ def job_id_from(payload: Any) -> str:
     return payload.strip()
 
 
-def register_job_handlers(sio: socketio.AsyncServer, fanout: JobFanout) -> None:
+def _asked_to_recover(auth: Any) -> bool:
+    """socket.io-client sends its pid (and offset) in CONNECT only when reconnecting after a
+    connection that had one, i.e. when it asks for its session back."""
+    return isinstance(auth, dict) and auth.get("pid") is not None
+
+
+def register_job_handlers(sio: socketio.AsyncServer, fanout: JobFanout, limits: ConnectionLimits) -> None:
     sessions = fanout.sessions
 
     async def on_connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
-        restore = sessions.open(sid, auth)
-        if restore is not None and restore.replaces is not None:
-            await sio.disconnect(restore.replaces)  # its old connection, not timed out here yet
+        limits.open("/", sid, environ)  # raises the refusal when the address has too many
+        try:
+            restore = sessions.open(sid, auth)
+            if _asked_to_recover(auth):
+                SOCKETIO_RECOVERIES.labels(outcome="not_recovered" if restore is None else "recovered").inc()
+            if restore is not None and restore.replaces is not None:
+                await sio.disconnect(restore.replaces)  # its old connection, not timed out here yet
+        except BaseException:
+            limits.close("/", sid)  # not connected: no disconnect will come to count it out
+            raise
         return True
 
     async def on_recovered(sid: str, restore: Restore) -> None:
@@ -228,14 +271,17 @@ def register_job_handlers(sio: socketio.AsyncServer, fanout: JobFanout) -> None:
         # Parked unless the server ended it (the client's own disconnect and a dropped polling
         # transport look the same here, and a parked session costs little).
         sessions.close(sid, park=reason != sio.reason.SERVER_DISCONNECT)
+        fanout.subscriptions.drop(sid)
+        limits.close("/", sid)
 
     async def on_subscribe(sid: str, payload: Any = None) -> dict[str, Any]:
         try:
             return await fanout.subscribe(sid, job_id_from(payload))
         except AppError as exc:
             # The seed's client has no ack callback: tell it on `job:error` as well.
-            job_id = payload if isinstance(payload, str) else None
+            job_id = payload if isinstance(payload, str) and len(payload) <= 128 else None
             await sio.emit("job:error", error_payload(job_id, exc.to_dict()), to=sid)
+            SOCKETIO_EMITS.labels(event="job:error").inc()
             return {"ok": False, "error": exc.to_dict()}
 
     async def on_unsubscribe(sid: str, payload: Any = None) -> dict[str, Any]:

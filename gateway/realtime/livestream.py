@@ -11,6 +11,7 @@ import socketio
 from gateway import livestream_service as service
 from gateway.auth import User, socket_token
 from gateway.context import Context
+from gateway.realtime.limits import ConnectionLimits
 from streams.errors import AppError, AuthError, ValidationError
 from streams.events.livestream import JoinChannel
 from streams.livestream import commands
@@ -44,12 +45,25 @@ def _user_from(session: dict[str, Any]) -> User | None:
 class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # untyped base
     """One namespace; both share the behaviour and differ only in the join channel."""
 
-    def __init__(self, namespace: str, ctx: Context) -> None:
+    def __init__(self, namespace: str, ctx: Context, limits: ConnectionLimits) -> None:
         super().__init__(namespace)
         self.ctx = ctx
         self.channel = NAMESPACES[namespace]
+        self.limits = limits
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        self.limits.open(self.namespace, sid, environ)  # raises the refusal when over the limit
+        try:
+            await self._authenticate(sid, environ, auth)
+        except BaseException:
+            self.limits.close(self.namespace, sid)  # not connected: no disconnect will come
+            raise
+        return True
+
+    async def on_disconnect(self, sid: str, reason: str | None = None) -> None:
+        self.limits.close(self.namespace, sid)
+
+    async def _authenticate(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
         token = socket_token(auth, environ)
         user: User | None = None
         auth_error: str | None = None
@@ -64,7 +78,6 @@ class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # unt
         await self.save_session(
             sid, {"user": None if user is None else asdict(user), "authError": auth_error}
         )
-        return True
 
     async def on_joinStream(self, sid: str, payload: Any = None) -> dict[str, Any]:  # noqa: N802 - the seed's event name
         try:
@@ -95,6 +108,6 @@ class LiveStreamNamespace(socketio.AsyncNamespace):  # type: ignore[misc]  # unt
         return {"ok": True, "liveStreamId": live_stream_id}
 
 
-def register_livestream_namespaces(sio: socketio.AsyncServer, ctx: Context) -> None:
+def register_livestream_namespaces(sio: socketio.AsyncServer, ctx: Context, limits: ConnectionLimits) -> None:
     for namespace in NAMESPACES:
-        sio.register_namespace(LiveStreamNamespace(namespace, ctx))
+        sio.register_namespace(LiveStreamNamespace(namespace, ctx, limits))

@@ -22,6 +22,7 @@ a connection gets no offsets (for clients whose handlers cannot take an extra ar
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import time
@@ -33,6 +34,11 @@ from typing import Any
 import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
+
+from gateway.metrics import SOCKETIO_EMITS
+from streams.errors import AppError, ErrorCode
+
+log = logging.getLogger(__name__)
 
 OFFSET_VERSION = "1"
 # A socket in more job rooms than this is recovered for the ones it heard from most recently.
@@ -185,15 +191,110 @@ class Sessions:
         return encode_offset(session.seen)
 
 
+# Every event a client may send takes one payload argument (and maybe an ack callback).
+MAX_EVENT_ARGS = 1
+MAX_EVENT_NAME_CHARS = 64
+# Events whose handler reports its own errors on the namespace's error event (the seed's
+# client follows job:subscribe's errors on job:error, with or without an ack).
+SELF_REPORTING = frozenset({"job:subscribe"})
+
+
+def _refusal(message: str, code: ErrorCode) -> dict[str, Any]:
+    return {"ok": False, "error": AppError(message, code=code).to_dict()}
+
+
+def _is_refusal(result: Any) -> bool:
+    return isinstance(result, dict) and result.get("ok") is False and isinstance(result.get("error"), dict)
+
+
 class RecoveringServer(socketio.AsyncServer):  # type: ignore[misc]  # socketio is untyped
     """python-socketio's server with what recovery needs that it has no public seam for: the
     session's pid in the default namespace's CONNECT packet, and the recovered session's missed
-    events sent right after that packet (as socket.io does: the client sees `connect` first)."""
+    events sent right after that packet (as socket.io does: the client sees `connect` first).
+
+    It also answers every event a client sends, whatever it is (python-socketio has no seam for
+    this either): an event name that is not a string, not one of the namespace's events, or a
+    reserved one (a client sending a `disconnect` *event* would otherwise run the disconnect
+    handler on a live socket), or more than one payload argument, gets an error ack
+    (UNKNOWN_EVENT, VALIDATION_ERROR) when the client asked for one, else the namespace's error
+    event (`job:error` on `/`; the live-stream namespaces have none). A packet that cannot be
+    decoded at all closes its connection, with one log line and no traceback."""
 
     def __init__(self, sessions: Sessions, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.sessions = sessions
         self.on_recovered: Callable[[str, Restore], Awaitable[None]] | None = None
+        self._events: dict[str, frozenset[str]] = {}
+
+    def client_events(self, namespace: str) -> frozenset[str]:
+        """The events a client may send to `namespace` (its handlers, reserved ones left out)."""
+        known = self._events.get(namespace)
+        if known is None:
+            names = set(self.handlers.get(namespace, {}))
+            handler = self.namespace_handlers.get(namespace)
+            if handler is not None:
+                names |= {n[3:] for n in dir(handler) if n.startswith("on_")}
+            known = self._events[namespace] = frozenset(names - set(self.reserved_events))
+        return known
+
+    def _event_problem(self, namespace: str, data: Any) -> dict[str, Any] | None:
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            return _refusal("an event is [name, payload]: the name must be a string", ErrorCode.UNKNOWN_EVENT)
+        event = data[0]
+        if event not in self.client_events(namespace):
+            shown = event if len(event) <= MAX_EVENT_NAME_CHARS else event[:MAX_EVENT_NAME_CHARS] + "…"
+            known = ", ".join(sorted(self.client_events(namespace)))
+            message = f"unknown event {shown!r} on {namespace} (known: {known})"
+            return _refusal(message, ErrorCode.UNKNOWN_EVENT)
+        if len(data) - 1 > MAX_EVENT_ARGS:
+            return _refusal(
+                f"{event} takes one payload argument, got {len(data) - 1}", ErrorCode.VALIDATION_ERROR
+            )
+        return None
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, RecursionError) as exc:  # a packet python-socketio cannot decode
+            log.warning("unreadable Socket.IO packet, connection closed eio_sid=%s: %.200s", eio_sid, exc)
+            self._binary_packet.pop(eio_sid, None)
+            await self.eio.disconnect(eio_sid)
+
+    async def _handle_event(self, eio_sid: str, namespace: str | None, id: int | None, data: Any) -> None:
+        namespace = namespace or "/"
+        problem = self._event_problem(namespace, data)
+        if problem is None:
+            await super()._handle_event(eio_sid, namespace, id, data)
+            return
+        sid = self.manager.sid_from_eio_sid(eio_sid, namespace)
+        if sid is None or not self.manager.is_connected(sid, namespace):
+            return
+        await self._answer(sid, eio_sid, namespace, id, None, problem)
+
+    async def _handle_event_internal(
+        self, server: Any, sid: str, eio_sid: str, data: list[Any], namespace: str, id: int | None
+    ) -> None:
+        event = data[0]
+        try:
+            result = await server._trigger_event(event, namespace, sid, *data[1:])
+        except Exception:  # a bug of ours: logged, and the client still hears back
+            log.exception("event handler failed event=%s namespace=%s sid=%s", event, namespace, sid)
+            result = _refusal("internal error", ErrorCode.INTERNAL_ERROR)
+        if result is self.not_handled:
+            result = _refusal(f"unknown event {event!r} on {namespace}", ErrorCode.UNKNOWN_EVENT)
+        await self._answer(sid, eio_sid, namespace, id, event, result)
+
+    async def _answer(
+        self, sid: str, eio_sid: str, namespace: str, id: int | None, event: str | None, result: Any
+    ) -> None:
+        """The ack the client asked for, or (none asked) an error on the namespace's error event."""
+        if id is not None:
+            data = [] if result is None else list(result) if isinstance(result, tuple) else [result]
+            ack = self.packet_class(sio_packet.ACK, namespace=namespace, id=id, data=data)
+            await self._send_packet(eio_sid, ack)
+        elif namespace == "/" and _is_refusal(result) and event not in SELF_REPORTING:
+            await self.emit("job:error", {"jobId": None, "error": result["error"]}, to=sid, namespace="/")
+            SOCKETIO_EMITS.labels(event="job:error").inc()
 
     async def _send_packet(self, eio_sid: str, pkt: Any) -> None:
         connect = pkt.packet_type == sio_packet.CONNECT and (pkt.namespace or "/") == "/"
@@ -237,6 +338,7 @@ class EventSender:
             return
         for pos, name, payload in items:
             head = sio_packet.Packet(sio_packet.EVENT, data=[name, payload]).encode()[:-1]
+            SOCKETIO_EMITS.labels(event=name).inc(len(targets))
             for target, eio_sid in targets:
                 offset = self.sessions.advance(target, job_id, pos)
                 text = head + ("]" if offset is None else "," + json.dumps(offset) + "]")

@@ -81,7 +81,7 @@ async def deployment(services: Services, tmp_path: Path) -> AsyncIterator[Deploy
         netflix_base_url=await netflix.start(),
         cache_ttl_seconds=3600.0,
         title_stale_after_seconds=0.0,
-        **UNTHROTTLED,
+        **UNTHROTTLED,  # 8 clients follow up to 1,000 subscriptions, many pending while no worker runs
     )
     gateway = await start_gateway(settings, tmp_path)
     driver = LoadDriver([f"http://127.0.0.1:{settings.port}"], "test-key", clients=8)

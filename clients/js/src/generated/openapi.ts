@@ -227,9 +227,20 @@ export interface paths {
                         "application/json": components["schemas"]["Failure"];
                     };
                 };
-                /** @description Body too large */
+                /** @description Body larger than MAX_BODY_BYTES (PAYLOAD_TOO_LARGE) */
                 413: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+                /** @description Too many jobs from this API key (RATE_LIMITED): retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds (whole, at least 1) until a token is there again */
+                        "Retry-After": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -320,9 +331,20 @@ export interface paths {
                         "application/json": components["schemas"]["Failure"];
                     };
                 };
-                /** @description Body too large */
+                /** @description Body larger than MAX_BODY_BYTES (PAYLOAD_TOO_LARGE) */
                 413: {
                     headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["Failure"];
+                    };
+                };
+                /** @description Too many jobs from this API key (RATE_LIMITED): retry after Retry-After seconds */
+                429: {
+                    headers: {
+                        /** @description Seconds (whole, at least 1) until a token is there again */
+                        "Retry-After": number;
                         [name: string]: unknown;
                     };
                     content: {
@@ -503,7 +525,7 @@ export interface paths {
                         "application/json": components["schemas"]["Failure"];
                     };
                 };
-                /** @description Body too large */
+                /** @description Body larger than MAX_BODY_BYTES (PAYLOAD_TOO_LARGE) */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -622,7 +644,7 @@ export interface paths {
                         "application/json": components["schemas"]["Failure"];
                     };
                 };
-                /** @description Body too large */
+                /** @description Body larger than MAX_BODY_BYTES (PAYLOAD_TOO_LARGE) */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -659,6 +681,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Past the last page: an empty list. At most (2^63 - 1) // limit + 1 (400 beyond). */
                     page?: number;
                     limit?: number;
                 };
@@ -724,6 +747,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Past the last page: an empty list. At most (2^63 - 1) // limit + 1 (400 beyond). */
                     page?: number;
                     limit?: number;
                 };
@@ -789,6 +813,7 @@ export interface paths {
         get: {
             parameters: {
                 query?: {
+                    /** @description Past the last page: an empty list. At most (2^63 - 1) // limit + 1 (400 beyond). */
                     page?: number;
                     limit?: number;
                 };
@@ -1309,7 +1334,7 @@ export interface paths {
                         "application/json": components["schemas"]["Failure"];
                     };
                 };
-                /** @description Body too large */
+                /** @description Body larger than MAX_BODY_BYTES (PAYLOAD_TOO_LARGE) */
                 413: {
                     headers: {
                         [name: string]: unknown;
@@ -1657,7 +1682,7 @@ export interface components {
             isSuccess: false;
             statusCode: number;
             /** @enum {unknown} */
-            code: "VALIDATION_ERROR" | "INVALID_URL" | "INVALID_JSON" | "UNAUTHORIZED" | "TOKEN_EXPIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "CORS_ORIGIN_NOT_ALLOWED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "STREAM_NOT_FOUND" | "CONFLICT" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "SCRAPE_ERROR" | "TITLE_NOT_FOUND" | "PARSE_ERROR" | "TIMEOUT" | "DECODE_ERROR" | "UNKNOWN_EVENT" | "INVALID_EVENT" | "UNAVAILABLE" | "INTERNAL_ERROR";
+            code: "VALIDATION_ERROR" | "INVALID_URL" | "INVALID_JSON" | "UNAUTHORIZED" | "TOKEN_EXPIRED" | "INVALID_TOKEN" | "FORBIDDEN" | "CORS_ORIGIN_NOT_ALLOWED" | "NOT_FOUND" | "JOB_NOT_FOUND" | "STREAM_NOT_FOUND" | "CONFLICT" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "RATE_LIMITED" | "TOO_MANY_SUBSCRIPTIONS" | "TOO_MANY_CONNECTIONS" | "SCRAPE_ERROR" | "TITLE_NOT_FOUND" | "PARSE_ERROR" | "TIMEOUT" | "DECODE_ERROR" | "UNKNOWN_EVENT" | "INVALID_EVENT" | "UNAVAILABLE" | "INTERNAL_ERROR";
             data: unknown;
             errors: string[];
             /** Format: date-time */
