@@ -48,15 +48,23 @@ SOCKET_EVENTS: list[dict[str, Any]] = [
         },
         "description": "Join the job's room. A late subscriber at once gets the steps it missed, in "
         "order (the last one is the current state), then job:completed or job:error "
-        "if the job has ended. Unknown jobs: error ack JOB_NOT_FOUND (and job:error).",
+        "if the job has ended. Unknown jobs: error ack JOB_NOT_FOUND (and job:error). More than "
+        "MAX_SUBSCRIPTIONS_PER_SOCKET unfinished jobs on one socket: error ack TOO_MANY_SUBSCRIPTIONS. "
+        "A payload that is no job id: VALIDATION_ERROR. Any event the gateway does not know, on any "
+        "namespace, gets an error ack UNKNOWN_EVENT when the client asked for an ack.",
     },
     {
         "namespace": "/",
         "event": "job:unsubscribe",
         "direction": "client->server",
         "payload": {"oneOf": [STR, obj({"jobId": STR})]},
-        "ack": obj({"ok": {"type": "boolean"}, "jobId": STR}, ["ok"]),
-        "description": "Leave the job's room.",
+        "ack": {
+            "oneOf": [
+                obj({"ok": {"const": True}, "jobId": STR}),
+                obj({"ok": {"const": False}, "error": _ERR}),
+            ]
+        },
+        "description": "Leave the job's room (a payload that is no job id: VALIDATION_ERROR).",
     },
     {
         "namespace": "/",

@@ -19,7 +19,7 @@ export interface TitleData {
   url: string;
 }
 
-/** `job:subscribe` on / (client -> server). Join the job's room. A late subscriber at once gets the steps it missed, in order (the last one is the current state), then job:completed or job:error if the job has ended. Unknown jobs: error ack JOB_NOT_FOUND (and job:error). */
+/** `job:subscribe` on / (client -> server). Join the job's room. A late subscriber at once gets the steps it missed, in order (the last one is the current state), then job:completed or job:error if the job has ended. Unknown jobs: error ack JOB_NOT_FOUND (and job:error). More than MAX_SUBSCRIPTIONS_PER_SOCKET unfinished jobs on one socket: error ack TOO_MANY_SUBSCRIPTIONS. A payload that is no job id: VALIDATION_ERROR. Any event the gateway does not know, on any namespace, gets an error ack UNKNOWN_EVENT when the client asked for an ack. */
 export type JobSubscribePayload = string | {
   jobId: string;
 };
@@ -37,16 +37,22 @@ export type JobSubscribeAck = {
   };
 };
 
-/** `job:unsubscribe` on / (client -> server). Leave the job's room. */
+/** `job:unsubscribe` on / (client -> server). Leave the job's room (a payload that is no job id: VALIDATION_ERROR). */
 export type JobUnsubscribePayload = string | {
   jobId: string;
 };
 
 /** The ack of `job:unsubscribe` on /. */
-export interface JobUnsubscribeAck {
-  ok: boolean;
-  jobId?: string;
-}
+export type JobUnsubscribeAck = {
+  ok: true;
+  jobId: string;
+} | {
+  ok: false;
+  error: {
+    code: string;
+    message: string;
+  };
+};
 
 /** `job:progress` on / (server -> client). Every job step: created 0, checking_cache 10, checking_database 30, scraping_netflix 50, saving_to_database 80, completed 100 (failed: the progress reached). `step` is the description, `stepCode` the code. */
 export interface JobProgress {
