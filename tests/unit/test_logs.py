@@ -190,6 +190,8 @@ def test_configure_installs_one_root_handler_and_restores() -> None:
         assert json.loads(line)["logger"] == "some.library"
         with pytest.raises(ValueError, match="log format"):
             logs.configure("xml")
+        for name in logs.LIBRARY_LOGGERS:  # as in a fresh process (another test may have set one)
+            logging.getLogger(name).setLevel(logging.NOTSET)
         logs.configure("json", "DEBUG", stream=stream)  # ours at DEBUG, the libraries at INFO
         assert logging.getLogger("aiokafka.producer.producer").getEffectiveLevel() == logging.INFO
         assert logging.getLogger("streams.consume").getEffectiveLevel() == logging.DEBUG
