@@ -190,7 +190,13 @@ async def run(args: argparse.Namespace, services: Any, tmp: Path) -> dict[str, A
         netflix.add_title(f"/tr/title/{title}", title=f"Hot {title}", year=2022)
     netflix.set_behaviour(f"/tr/title/{FORBIDDEN}", status=403)
     # --clients sockets from this one address: UNTHROTTLED lifts MAX_SOCKETS_PER_IP too
-    settings = isolated_settings(services, netflix_base_url=base, topic_partitions=6, **UNTHROTTLED)
+    settings = isolated_settings(
+        services,
+        netflix_base_url=base,
+        topic_partitions=6,
+        scrape_concurrency=args.scrape_concurrency,
+        **UNTHROTTLED,
+    )
     procs: list[ServiceProcess] = []
     followers = Followers()
     try:
@@ -320,4 +326,5 @@ if __name__ == "__main__":
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--gateways", type=int, default=1)
     parser.add_argument("--fresh-delay-ms", type=float, default=100.0)
+    parser.add_argument("--scrape-concurrency", type=int, default=16, help="SCRAPE_CONCURRENCY (1: serial)")
     asyncio.run(main(parser.parse_args()))

@@ -176,7 +176,9 @@ async def test_sigkill_the_gateway_the_sockets_are_on_mid_load(stack: Stack, tmp
     began = time.monotonic()
     mix = Mix(stack.netflix)
     n = SOCKETS * JOBS_PER_SOCKET
-    followed = mix.build(fresh=n // 4, cached=n // 2, forbidden=n - n // 4 - n // 2, delay=0.2, seed=1)
+    # Fresh pages take 1 s: with four fetches at once (SCRAPE_MAX_CONCURRENT_FETCHES) the load
+    # lasts long enough for the kill to land in the middle of it.
+    followed = mix.build(fresh=n // 4, cached=n // 2, forbidden=n - n // 4 - n // 2, delay=1.0, seed=1)
     by_url = {p.url: p.kind for p in followed}
     plan = [[p.url for p in followed[i::SOCKETS]] for i in range(SOCKETS)]
     clients = await NodeClients.start(stack.lb_url, plan, tmp_path / "plan.json")

@@ -144,6 +144,16 @@ async def scrape_backlog(d: Deployment) -> str:
     return f"{topic}:\n" + "\n".join(rows)
 
 
+async def task_dump(worker: ServiceProcess) -> str:
+    """Every asyncio task's stack in a worker that went idle (mode's Worker logs them on SIGUSR1)."""
+    if worker.proc is None or worker.proc.poll() is not None:
+        return f"{worker.name} is not running"
+    before = len(worker.log())
+    os.kill(worker.proc.pid, signal.SIGUSR1)
+    await asyncio.sleep(3)
+    return f"{worker.name} ({worker.log_path}) tasks on SIGUSR1:\n{worker.log()[before:][-20000:]}"
+
+
 def scraping(driver: LoadDriver) -> set[str]:
     """Jobs whose newest step a client saw is scraping_netflix (the slow page is being fetched)."""
     return {
@@ -199,7 +209,10 @@ async def test_sigkill_one_of_two_workers_mid_load(deployment: Deployment) -> No
     posting = asyncio.create_task(d.driver.run_all(plan, followers=2))
     at_kill = await kill_when(d.driver, d.workers[1], 0.25, len(plan) + len(warm))
     await posting
-    await d.driver.wait_all_ended(300)
+    try:
+        await d.driver.wait_all_ended(180)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{await scrape_backlog(d)}\n{await task_dump(d.workers[0])}") from None
     summary = check_outcome(d.driver)
 
     # The survivor owns every partition now, and with them the dead worker's cache entries.
