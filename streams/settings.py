@@ -239,11 +239,11 @@ class Settings:
     log_format: str = "text"
     log_level: str = "INFO"
     # Limits, each per gateway process (N gateways allow N times as much). Job creation per API
-    # key: a token bucket refilled at this rate (0: no limit; off by default, so one key may
-    # post as fast as the gateway takes it) ...
-    job_rate_limit_per_second: float = 0.0
-    # ... holding this many tokens (0: one second's worth, at least 1)
-    job_rate_limit_burst: int = 0
+    # key: a token bucket refilled at this rate (0: no limit) ...
+    job_rate_limit_per_second: float = 20.0
+    # ... holding this many tokens (0: one second's worth, at least 1): a client may post this
+    # many jobs at once, then 20 a second
+    job_rate_limit_burst: int = 100
     # The largest request body read (a JSON body; larger: 413 PAYLOAD_TOO_LARGE)
     max_body_bytes: int = 64 * 1024
     # Job rooms of unfinished jobs one socket may be in (0: no limit); rooms of finished jobs

@@ -62,15 +62,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# Load and fault runs hammer our own fake Netflix from one host: no rate limit and no circuit
-# breaker towards it (tests/integration/test_politeness.py covers both; the concurrent-fetch cap
-# stays), and no per-address socket or per-socket subscription cap (a harness client follows
-# hundreds of jobs, and all clients share 127.0.0.1; tests/e2e/test_hostile_inputs.py covers them).
+# Load and fault runs hammer our own fake Netflix from one host with one API key: no fetch rate
+# limit and no circuit breaker towards it (tests/integration/test_politeness.py covers both; the
+# concurrent-fetch cap stays), no job rate limit per key (tests/e2e/test_rate_limit.py), and no
+# per-address socket or per-socket subscription cap (a harness client follows hundreds of jobs,
+# and all clients share 127.0.0.1; tests/e2e/test_hostile_inputs.py covers them).
 UNTHROTTLED: dict[str, Any] = {
     "scrape_max_fetches_per_second": 0.0,
     "scrape_breaker_threshold": 0,
     "max_subscriptions_per_socket": 0,
     "max_sockets_per_ip": 0,
+    "job_rate_limit_per_second": 0.0,
 }
 
 

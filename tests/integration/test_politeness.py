@@ -83,6 +83,7 @@ async def stack(services: Services, log_dir: Path, request: pytest.FixtureReques
         "scrape_timeout_seconds": 10.0,
         "scrape_concurrency": 32,
         "scrape_max_fetches_per_second": 0.0,  # the cap and the pause alone, in these tests
+        "job_rate_limit_per_second": 0.0,  # 200 jobs posted at once by one key
         **getattr(request, "param", {}),
     }
     settings = isolated_settings(services, **overrides)
