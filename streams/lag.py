@@ -97,14 +97,20 @@ class GroupLagMonitor:
                 log.debug("lag monitor: closing a client failed: %s", short_cause(exc))
 
     async def _run(self) -> None:
+        failing = False
         while True:
             try:
                 await self.poll()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure: say it, retry next round
-                if self.last_error is None:
+            except Exception as exc:  # noqa: BLE001 - any failure: say it once, retry each round
+                if not failing:
                     log.warning("lag monitor group=%s: %s; retrying", self.group, exc)
+                failing = True
+            else:
+                if failing:
+                    log.info("lag monitor group=%s: reading the group again", self.group)
+                failing = False
             await asyncio.sleep(self.poll_seconds)
 
     def fresh(self, max_age_seconds: float) -> GroupSnapshot | None:
