@@ -179,6 +179,7 @@ def test_jwts_and_configured_secrets_are_redacted(
 def test_configure_installs_one_root_handler_and_restores() -> None:
     root = logging.getLogger()
     saved = (list(root.handlers), root.level)
+    touched: dict[str, int] = {}
     stream = io.StringIO()
     try:
         logs.configure("json", "warning", stream=stream)
@@ -190,7 +191,10 @@ def test_configure_installs_one_root_handler_and_restores() -> None:
         assert json.loads(line)["logger"] == "some.library"
         with pytest.raises(ValueError, match="log format"):
             logs.configure("xml")
-        for name in logs.LIBRARY_LOGGERS:  # as in a fresh process (another test may have set one)
+        # As in a fresh process: the replay CLI, run in-process by other tests, sets aiokafka and
+        # streams.consume quieter, and a level set on a logger wins over the root's.
+        for name in (*logs.LIBRARY_LOGGERS, "streams.consume"):
+            touched.setdefault(name, logging.getLogger(name).level)
             logging.getLogger(name).setLevel(logging.NOTSET)
         logs.configure("json", "DEBUG", stream=stream)  # ours at DEBUG, the libraries at INFO
         assert logging.getLogger("aiokafka.producer.producer").getEffectiveLevel() == logging.INFO
@@ -198,6 +202,8 @@ def test_configure_installs_one_root_handler_and_restores() -> None:
     finally:
         for name in logs.LIBRARY_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET)
+        for name, level in touched.items():
+            logging.getLogger(name).setLevel(level)
         for handler in list(root.handlers):
             root.removeHandler(handler)
         for handler in saved[0]:
