@@ -7,6 +7,7 @@ import pytest
 
 from streams.consume import Batch, BatchProcessor, RecordMeta, RejectSink
 from streams.errors import AppError, ErrorCode, UnavailableError
+from tests.clocks import FakeClock
 from tests.unit.test_events import FIXTURES
 
 pytestmark = pytest.mark.unit
@@ -41,21 +42,8 @@ def records(n: int) -> list[tuple[bytes | None, RecordMeta]]:
     ]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 async def test_an_outage_retries_the_whole_batch_with_capped_backoff() -> None:
-    clock, handler = Clock(), FlakyHandler(failures=4)
+    clock, handler = FakeClock(), FlakyHandler(failures=4)
     processor = BatchProcessor(
         "p",
         handler,
@@ -74,7 +62,7 @@ async def test_an_outage_retries_the_whole_batch_with_capped_backoff() -> None:
 
 
 async def test_an_outage_longer_than_the_budget_raises_for_the_caller_not_to_ack() -> None:
-    clock, handler = Clock(), FlakyHandler(failures=10**6)
+    clock, handler = FakeClock(), FlakyHandler(failures=10**6)
     sink = Sink()
     processor = BatchProcessor(
         "p",

@@ -16,6 +16,7 @@ from devstack.errors import DevstackError
 from devstack.restart import Backoff, RestartPolicy
 from devstack.supervise import Printer, ProcSpec, Supervisor
 from devstack.topology import Topology, parse_lb
+from tests.clocks import FakeClock
 
 pytestmark = pytest.mark.unit
 
@@ -41,14 +42,6 @@ def test_backoff_grows_while_crashing_and_resets_after_a_long_enough_run() -> No
     assert backoff.crashes == 2
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _wait_exit(supervisor: Supervisor, index: int) -> None:
     proc = supervisor.children[index].proc
     assert proc is not None
@@ -67,7 +60,7 @@ def test_supervisor_restarts_an_exited_child_only_after_its_backoff(tmp_path: Pa
         "time.sleep(60)"
     )
     out = io.StringIO()
-    clock = FakeClock()
+    clock = FakeClock(1000.0)
     spec = ProcSpec("crashy", [sys.executable, "-c", code], {"EXTRA": "1"})
     supervisor = Supervisor([spec], {}, Printer(out, ["crashy", "devstack"]), RestartPolicy(), clock)
     child = supervisor.children[0]

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 
 from streams.errors import ErrorCode, ScrapeError
 from streams.netflix.politeness import Politeness, PolitenessConfig
+from tests.clocks import FakeClock
 
 pytestmark = pytest.mark.unit
 
@@ -45,21 +46,6 @@ class ManualClock:
         await settle()
 
 
-class JumpClock:
-    """Virtual time for one task at a time: every sleep moves the clock at once."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
 async def settle() -> None:
     for _ in range(20):
         await asyncio.sleep(0)
@@ -69,7 +55,7 @@ def metric(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def polite(clock: ManualClock | JumpClock, **config: float) -> Politeness:
+def polite(clock: ManualClock | FakeClock, **config: float) -> Politeness:
     defaults: dict[str, float] = {"per_second": 0}
     return Politeness(PolitenessConfig(**{**defaults, **config}), clock=clock, sleep=clock.sleep)  # type: ignore[arg-type]
 
@@ -131,7 +117,7 @@ async def test_a_slot_is_freed_when_the_fetch_fails_or_is_cancelled() -> None:
 
 
 async def test_the_rate_lets_a_burst_of_one_second_through_then_spaces_fetches() -> None:
-    clock = JumpClock()
+    clock = FakeClock()
     p = polite(clock, per_second=2)
     granted = []
     for _ in range(6):
@@ -148,7 +134,7 @@ async def test_the_rate_lets_a_burst_of_one_second_through_then_spaces_fetches()
 
 
 async def test_zero_per_second_means_no_rate_limit() -> None:
-    clock = JumpClock()
+    clock = FakeClock()
     p = polite(clock, per_second=0)
     for _ in range(100):
         await answer(p, 200)
@@ -201,7 +187,7 @@ async def test_a_429_with_retry_after_pauses_every_fetch_until_then() -> None:
 
 
 async def test_the_pause_is_capped_and_only_extended_by_a_later_one() -> None:
-    clock = JumpClock()
+    clock = FakeClock()
     p = polite(clock, max_pause_seconds=5.0)
     await answer(p, 429, retry_after=3600.0)
     assert p.paused_for == 5.0
@@ -215,7 +201,7 @@ async def test_the_pause_is_capped_and_only_extended_by_a_later_one() -> None:
 
 
 async def test_a_429_without_retry_after_or_a_503_with_one_pauses_nothing() -> None:
-    clock = JumpClock()
+    clock = FakeClock()
     p = polite(clock)
     await answer(p, 429)
     await answer(p, 503, retry_after=10.0)  # the fetcher gives a 503's Retry-After to its job alone
@@ -286,7 +272,7 @@ async def test_the_breaker_opens_after_n_consecutive_403_or_429_then_probes_and_
 
 
 async def test_only_consecutive_blocks_count_and_no_answer_counts_for_nothing() -> None:
-    clock = JumpClock()
+    clock = FakeClock()
     p = polite(clock, breaker_threshold=3)
     await answer(p, 403)
     await answer(p, 403)
@@ -336,7 +322,7 @@ async def test_a_fetch_waiting_for_a_slot_is_refused_if_the_breaker_opens_meanwh
 
 
 async def test_breaker_threshold_zero_turns_it_off() -> None:
-    p = polite(JumpClock(), breaker_threshold=0)
+    p = polite(FakeClock(), breaker_threshold=0)
     for _ in range(20):
         await answer(p, 403)
     assert p.state == "closed"

@@ -7,20 +7,13 @@ import pytest
 from gateway.metrics import RATE_LIMITED
 from gateway.ratelimit import KeyedLimiter, TokenBucket, retry_after
 from streams.errors import AppError, ErrorCode
+from tests.clocks import FakeClock
 
 pytestmark = pytest.mark.unit
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_full_bucket_serves_its_capacity_then_says_how_long_to_wait() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     bucket = TokenBucket(rate=2.0, capacity=3, clock=clock)
     assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
     assert bucket.take() == pytest.approx(0.5)  # one token at 2/s
@@ -28,7 +21,7 @@ def test_a_full_bucket_serves_its_capacity_then_says_how_long_to_wait() -> None:
 
 
 def test_tokens_come_back_at_the_rate_and_never_above_capacity() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     bucket = TokenBucket(rate=2.0, capacity=3, clock=clock)
     for _ in range(3):
         bucket.take()
@@ -42,7 +35,7 @@ def test_tokens_come_back_at_the_rate_and_never_above_capacity() -> None:
 
 
 def test_a_clock_that_steps_back_neither_refills_nor_drains() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     bucket = TokenBucket(rate=1.0, capacity=1, clock=clock)
     assert bucket.take() == 0.0
     clock.now -= 100
@@ -66,7 +59,7 @@ def test_retry_after_is_whole_seconds_rounded_up_and_at_least_one(wait: float, s
 
 
 def test_each_key_has_its_own_bucket_and_a_refusal_says_when() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = KeyedLimiter("job_create", rate=0.5, burst=2, clock=clock)
     before = RATE_LIMITED.labels(limit="job_create")._value.get()
     limiter.check("a")

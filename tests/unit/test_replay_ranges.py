@@ -12,6 +12,7 @@ from projections.replay.progress import Progress, render
 from projections.replay.ranges import OffsetBound, RangeError, TimeBound, parse_bound, parse_range
 from projections.replay.reader import Span, resolve_topic
 from projections.replay.verify import field_differences
+from tests.clocks import FakeClock
 
 pytestmark = pytest.mark.unit
 NOON = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
@@ -96,16 +97,8 @@ def test_render_with_total_rate_and_eta() -> None:
     assert render("x", 1_500_000, None, 1.0) == "x 1500000 events 1.5M ev/s 00:01"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_progress_redraws_at_most_five_times_a_second() -> None:
-    clock, out = Clock(), io.StringIO()
+    clock, out = FakeClock(100.0), io.StringIO()
     bar = Progress("rebuild jobs", 1000, enabled=True, stream=out, clock=clock)
     for _ in range(100):  # 100 events within 0.1 s: drawn once
         clock.now += 0.001

@@ -11,17 +11,10 @@ from gateway.realtime.sessions import (
     encode_offset,
     position,
 )
+from tests.clocks import FakeClock
 
 JOB_A = "550e8400-e29b-41d4-a716-446655440000"
 JOB_B = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_an_offset_names_each_room_and_its_position_and_reads_back() -> None:
@@ -108,7 +101,7 @@ def test_without_a_pid_and_an_offset_we_wrote_it_is_a_new_session(auth: dict[str
 
 
 def test_on_the_same_gateway_a_parked_session_adds_rooms_the_offset_has_not_heard_of() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     sessions = Sessions(park_seconds=120, clock=clock)
     sessions.open("s1", None)
     pid = sessions.pid("s1")
@@ -124,7 +117,7 @@ def test_on_the_same_gateway_a_parked_session_adds_rooms_the_offset_has_not_hear
 
 
 def test_a_parked_session_ages_out_and_the_offset_still_recovers() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     sessions = Sessions(park_seconds=120, clock=clock)
     sessions.open("s1", None)
     pid = sessions.pid("s1")
