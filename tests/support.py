@@ -11,7 +11,8 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -154,6 +155,16 @@ async def start_gateway(settings: Settings, log_dir: Path) -> ServiceProcess:
     gateway = ServiceProcess("gateway", ["-m", "gateway"], settings, log_dir).start()
     await gateway.wait_for_log(r"gateway started")
     return gateway
+
+
+@asynccontextmanager
+async def gateway_running(settings: Settings, log_dir: Path) -> AsyncIterator[ServiceProcess]:
+    """A gateway alone (no worker) for the block, stopped however the block ends."""
+    gateway = await start_gateway(settings, log_dir)
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
 
 
 async def group_assignment(settings: Settings) -> dict[str, dict[str, set[int]]]:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from devstack import Services
-from tests.support import ServiceProcess, isolated_settings, start_gateway
+from tests.support import ServiceProcess, gateway_running, isolated_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -30,11 +30,8 @@ async def gateway(
     services: Services, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[ServiceProcess]:
     settings = isolated_settings(services, cors_origins=ALLOWED)
-    proc = await start_gateway(settings, tmp_path_factory.mktemp("cors"))
-    try:
+    async with gateway_running(settings, tmp_path_factory.mktemp("cors")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import socketio
 
 from devstack import Services
 from tests.openapi_check import check_response
-from tests.support import ServiceProcess, eventually, isolated_settings, start_gateway
+from tests.support import ServiceProcess, eventually, gateway_running, isolated_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -42,11 +42,8 @@ async def gateway(
         max_subscriptions_per_socket=MAX_SUBSCRIPTIONS,
         job_rate_limit_per_second=0.0,  # MAX_SUBSCRIPTIONS + 1 jobs posted at once by one key
     )
-    proc = await start_gateway(settings, tmp_path_factory.mktemp("hostile"))
-    try:
+    async with gateway_running(settings, tmp_path_factory.mktemp("hostile")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)

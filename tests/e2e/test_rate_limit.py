@@ -12,7 +12,7 @@ import pytest
 
 from devstack import Services
 from tests.openapi_check import check_response
-from tests.support import ServiceProcess, isolated_settings, start_gateway
+from tests.support import ServiceProcess, gateway_running, isolated_settings
 
 pytestmark = pytest.mark.e2e
 
@@ -31,11 +31,8 @@ async def gateway(
         job_rate_limit_per_second=RATE,
         job_rate_limit_burst=BURST,
     )
-    proc = await start_gateway(settings, tmp_path_factory.mktemp("ratelimit"))
-    try:
+    async with gateway_running(settings, tmp_path_factory.mktemp("ratelimit")) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 @pytest.fixture
