@@ -123,9 +123,19 @@ async def partitions(consumer: AIOKafkaConsumer, topic: str, bootstrap: str) -> 
     public `consumer.topics()` makes that very request but keeps only the names, and
     `partitions_for_topic` reads a cache that may not have the topic yet, so this one place
     reads the full answer from the consumer's client."""
-    async with kafka_errors(f"list topics for {topic}", bootstrap):
-        cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - see above
-    found = cluster.partitions_for_topic(topic) if topic in cluster.topics() else None
+    found = (await topic_partitions(consumer, [topic], bootstrap)).get(topic)
     if not found:
         raise NotFoundError(f"unknown topic {topic!r} on {bootstrap}")
-    return sorted(found)
+    return found
+
+
+async def topic_partitions(
+    consumer: AIOKafkaConsumer, topics: Iterable[str], bootstrap: str
+) -> dict[str, list[int]]:
+    """The partitions of each of `topics` the broker knows (one metadata request for all of
+    them, as `partitions` explains); a topic it does not know is left out."""
+    wanted = list(topics)
+    async with kafka_errors(f"list topics for {', '.join(wanted)}", bootstrap):
+        cluster = await consumer._client.fetch_all_metadata()  # noqa: SLF001 - see `partitions`
+    known = cluster.topics()
+    return {t: sorted(cluster.partitions_for_topic(t) or ()) for t in wanted if t in known}

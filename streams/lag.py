@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.kafka import KAFKA_FAILURES, count_error, partitions, short_cause
+from streams.errors import UnavailableError
+from streams.kafka import KAFKA_FAILURES, count_error, short_cause, topic_partitions
 from streams.metrics import (
     CONSUMER_GROUP_LAG,
     CONSUMER_GROUP_MEMBERS,
@@ -155,13 +156,12 @@ class GroupLagMonitor:
         admin, consumer = await self._clients()
         [described] = await admin.describe_consumer_groups([self.group])
         _error, _group, state, _type, _protocol, members = described.groups[0][:6]
-        tps: list[TopicPartition] = []
-        for topic in self.topics:
-            try:
-                found = await partitions(consumer, topic, self.bootstrap)
-            except Exception:  # noqa: BLE001 - a topic not made yet has no lag
-                continue
-            tps.extend(TopicPartition(topic, p) for p in found)
+        # one metadata request for every topic; a topic not made yet has no lag
+        try:
+            known = await topic_partitions(consumer, self.topics, self.bootstrap)
+        except UnavailableError:  # counted by kafka_errors; as before: no partitions this round
+            known = {}
+        tps = [TopicPartition(topic, p) for topic, found in known.items() for p in found]
         committed = await admin.list_consumer_group_offsets(self.group, partitions=tps) if tps else {}
         ends = await consumer.end_offsets(tps) if tps else {}
         starts = await consumer.beginning_offsets(tps) if tps else {}
